@@ -1,0 +1,65 @@
+// The catalog of backbones Headstart knows, with the fingerprints their sources must match.
+import { MOBILENET_PREPROCESSING, type Preprocessing } from './manifest.js';
+
+export interface BackboneSpec {
+  readonly id: string;
+  readonly displayName: string;
+  /** Folder of the TF.js model inside a models mirror (such as ../shared/models). */
+  readonly mirrorDir: string;
+  /** Where the weights are published upstream. */
+  readonly origin: string;
+  readonly licence: string;
+  /** Pinned weights fingerprint (see fingerprint.ts); a source that differs is refused. */
+  readonly fingerprint: string;
+  readonly preprocessing: Preprocessing;
+  /** Class names for the source's own classifier: a JSON array file in the mirror, pinned by sha256. */
+  readonly labels?: { readonly file: string; readonly sha256: string };
+  readonly summary: string;
+}
+
+export const BACKBONES = [
+  {
+    id: 'mobilenet-v2-0.35',
+    displayName: 'MobileNetV2 (width 0.35, 224 px, no top)',
+    mirrorDir: 'mobilenet_v2_0.35_224_notop',
+    origin:
+      'https://storage.googleapis.com/teachable-machine-models/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top/model.json',
+    licence: 'Apache-2.0',
+    fingerprint: '775c33ff50658508db010946af5c3abe9620426677fab030a7a9b9667dba9eee',
+    preprocessing: MOBILENET_PREPROCESSING,
+    summary: 'Default embedder: 1280-d pooled features, 410k parameters (the Teachable Machine backbone).',
+  },
+  {
+    id: 'mobilenet-v1-0.25',
+    displayName: 'MobileNet v1 (width 0.25, 224 px) with its ImageNet classifier',
+    mirrorDir: 'mobilenet_v1_0.25_224',
+    origin: 'https://storage.googleapis.com/tfjs-models/tfjs/mobilenet_v1_0.25_224/model.json',
+    licence: 'Apache-2.0',
+    fingerprint: 'e17159038503413ed2dbb5e53f15c402c6db8cf5bae3323d0113fbb95a9048e0',
+    preprocessing: MOBILENET_PREPROCESSING,
+    labels: {
+      file: 'imagenet_classes.json',
+      sha256: 'cdda836b4f13adb4c149f356734e472c419d2187ba14d9c208d64096ffdf8aba',
+    },
+    summary: 'Small and fast: 256-d features plus the 1000-class ImageNet classifier.',
+  },
+] as const satisfies readonly BackboneSpec[];
+
+export type BackboneId = (typeof BACKBONES)[number]['id'];
+export const BACKBONE_IDS = BACKBONES.map((b) => b.id) as [BackboneId, ...BackboneId[]];
+
+/** The backbone heads are trained on unless a job names another. */
+export const DEFAULT_EMBEDDER: BackboneId = 'mobilenet-v2-0.35';
+/** The backbone `/v1/classify` uses when no model is named. */
+export const DEFAULT_CLASSIFIER: BackboneId = 'mobilenet-v1-0.25';
+
+/** R2 keys of a backbone's files: deterministic, so re-imports overwrite in place. */
+export const backboneKeys = (id: string) => ({
+  manifest: `backbones/${id}/manifest.json`,
+  model: `backbones/${id}/model.onnx`,
+});
+
+/** Looks a backbone up by id. */
+export function findBackbone(id: string): BackboneSpec | undefined {
+  return BACKBONES.find((b) => b.id === id);
+}

@@ -1,0 +1,43 @@
+// Weights fingerprint: identifies a model by its tensors, not by how its files were sharded.
+
+/** One named weight tensor, its bytes little-endian as stored by TF.js and ONNX. */
+export interface NamedTensorBytes {
+  readonly name: string;
+  readonly dtype: string;
+  readonly shape: readonly number[];
+  readonly bytes: Uint8Array;
+}
+
+/** Lowercase hex of a sha256 digest computed with WebCrypto (available in workerd and Node). */
+export async function sha256Hex(data: Uint8Array): Promise<string> {
+  const digest = await crypto.subtle.digest('SHA-256', data);
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/**
+ * sha256 over the tensors sorted by name, each as the UTF-8 header
+ * `name\ndtype\nshape joined by "x"\nbyte length\n` followed by its raw bytes. Two sources with
+ * the same weights get the same fingerprint however they are split into files.
+ *
+ * @example
+ * const fp = await weightsFingerprint([{ name: 'conv1/kernel', dtype: 'float32', shape: [3, 3, 3, 8], bytes }]);
+ */
+export async function weightsFingerprint(tensors: readonly NamedTensorBytes[]): Promise<string> {
+  const sorted = [...tensors].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (let i = 1; i < sorted.length; i++) {
+    if (sorted[i]!.name === sorted[i - 1]!.name) throw new Error(`duplicate tensor name ${sorted[i]!.name}`);
+  }
+  const encoder = new TextEncoder();
+  const parts = sorted.flatMap((t) => [
+    encoder.encode(`${t.name}\n${t.dtype}\n${t.shape.join('x')}\n${t.bytes.byteLength}\n`),
+    t.bytes,
+  ]);
+  const total = parts.reduce((n, p) => n + p.byteLength, 0);
+  const joined = new Uint8Array(total);
+  let offset = 0;
+  for (const p of parts) {
+    joined.set(p, offset);
+    offset += p.byteLength;
+  }
+  return sha256Hex(joined);
+}

@@ -1,0 +1,106 @@
+// The backbone manifest: what a converted model is, where its bytes are, and how to feed it.
+import { z } from 'zod';
+
+/** Current manifest format. Readers refuse versions they do not know. */
+export const MANIFEST_FORMAT_VERSION = 1;
+
+const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'a lowercase hex sha256');
+
+/**
+ * How pixels become the model's input tensor. Field names follow the Hugging Face image
+ * processor where one exists (`image_mean`, `image_std`); everything is explicit so the
+ * edge and the worker can never disagree about a default.
+ */
+export const PreprocessingSchema = z
+  .object({
+    /** Resize so the shorter side has this many pixels, keeping the aspect ratio (floor). */
+    resize: z.object({
+      shortestEdge: z.number().int().min(1).max(4096),
+      filter: z.literal('triangle-antialias'),
+    }),
+    /** Centre crop taken from the resized image. */
+    crop: z.object({
+      width: z.number().int().min(1).max(4096),
+      height: z.number().int().min(1).max(4096),
+    }),
+    /** Multiplies 0–255 pixel values before normalisation. */
+    rescaleFactor: z.number().positive(),
+    image_mean: z.tuple([z.number(), z.number(), z.number()]),
+    image_std: z.tuple([z.number().positive(), z.number().positive(), z.number().positive()]),
+    channelOrder: z.literal('RGB'),
+    layout: z.literal('NCHW'),
+    dtype: z.literal('float32'),
+    /** How an alpha channel is removed before anything else. */
+    alpha: z.literal('composite-over-white'),
+  })
+  .refine((p) => p.crop.width <= p.resize.shortestEdge && p.crop.height <= p.resize.shortestEdge, {
+    message: 'the crop must fit inside the resized image',
+    path: ['crop'],
+  });
+export type Preprocessing = z.infer<typeof PreprocessingSchema>;
+
+/**
+ * The contract of both shared backbones: shorter side to 256, centre 224 crop, values scaled to
+ * [-1, 1] (x / 255 − 0.5) / 0.5 — the same as MobileNet's x / 127.5 − 1.
+ */
+export const MOBILENET_PREPROCESSING: Preprocessing = {
+  resize: { shortestEdge: 256, filter: 'triangle-antialias' },
+  crop: { width: 224, height: 224 },
+  rescaleFactor: 1 / 255,
+  image_mean: [0.5, 0.5, 0.5],
+  image_std: [0.5, 0.5, 0.5],
+  channelOrder: 'RGB',
+  layout: 'NCHW',
+  dtype: 'float32',
+  alpha: 'composite-over-white',
+};
+
+const TensorInfoSchema = z.object({
+  name: z.string().min(1),
+  /** Dimensions; the string "batch" marks the dynamic batch axis. */
+  shape: z.array(z.union([z.number().int().min(1), z.literal('batch')])),
+});
+
+export const BackboneManifestSchema = z.object({
+  formatVersion: z.literal(MANIFEST_FORMAT_VERSION),
+  kind: z.literal('backbone'),
+  id: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,63}$/),
+  displayName: z.string().min(1),
+  /** sha256 over the source weights' names, dtypes, shapes and bytes (see fingerprint.ts). */
+  fingerprint: sha256Hex,
+  parameters: z.number().int().positive(),
+  source: z.object({
+    format: z.literal('tfjs-layers'),
+    licence: z.string(),
+    origin: z.string(),
+  }),
+  onnx: z.object({
+    file: z.string().regex(/^[a-z0-9._-]+\.onnx$/),
+    sha256: sha256Hex,
+    bytes: z.number().int().positive(),
+    opset: z.number().int().min(7),
+    input: TensorInfoSchema,
+    outputs: z.object({
+      embedding: TensorInfoSchema,
+      logits: TensorInfoSchema.optional(),
+      probabilities: TensorInfoSchema.optional(),
+    }),
+  }),
+  inputSize: z.object({ width: z.number().int().min(1), height: z.number().int().min(1) }),
+  preprocessing: PreprocessingSchema,
+  embeddingDim: z.number().int().min(1),
+  /** Class names of the source's own classifier, index → label (Hugging Face naming). */
+  id2label: z.record(z.string().regex(/^\d+$/), z.string()).optional(),
+  converter: z.object({ name: z.string(), version: z.string() }),
+});
+export type BackboneManifest = z.infer<typeof BackboneManifestSchema>;
+
+/**
+ * Parses untrusted JSON into a manifest, throwing a ZodError that names every bad field.
+ *
+ * @example
+ * const manifest = parseBackboneManifest(JSON.parse(text));
+ */
+export function parseBackboneManifest(value: unknown): BackboneManifest {
+  return BackboneManifestSchema.parse(value);
+}
