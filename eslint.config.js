@@ -9,15 +9,21 @@ export default tseslint.config(
   {
     languageOptions: {
       parserOptions: {
-        projectService: true,
+        project: ['./tsconfig.json', './tsconfig.edge.json'],
         tsconfigRootDir: import.meta.dirname,
       },
     },
     rules: {
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/no-misused-promises': 'error',
-      '@typescript-eslint/consistent-type-assertions': ['error', { assertionStyle: 'as', objectLiteralTypeAssertions: 'never' }],
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/consistent-type-assertions': [
+        'error',
+        { assertionStyle: 'as', objectLiteralTypeAssertions: 'never' },
+      ],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_' },
+      ],
       'no-restricted-imports': 'off',
     },
   },
@@ -28,8 +34,14 @@ export default tseslint.config(
         'error',
         {
           patterns: [
-            { group: ['node:*', 'cloudflare:*', 'onnxruntime-*'], message: 'src/shared runs in workerd and Node: no runtime-specific imports.' },
-            { group: ['**/edge/**', '**/gpu-worker/**'], message: 'src/shared must not depend on a wing.' },
+            {
+              group: ['node:*', 'cloudflare:*', 'onnxruntime-*'],
+              message: 'src/shared runs in workerd and Node: no runtime-specific imports.',
+            },
+            {
+              group: ['**/edge/**', '**/gpu-worker/**'],
+              message: 'src/shared must not depend on a wing.',
+            },
           ],
         },
       ],
@@ -38,13 +50,33 @@ export default tseslint.config(
   {
     files: ['src/edge/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ group: ['**/gpu-worker/**', 'onnxruntime-node', 'node:*'], message: 'The edge meets the worker only over HTTP and R2.' }] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/gpu-worker/**', 'onnxruntime-node', 'node:*'],
+              message: 'The edge meets the worker only over HTTP and R2.',
+            },
+          ],
+        },
+      ],
     },
   },
   {
     files: ['src/gpu-worker/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ group: ['**/edge/**', 'onnxruntime-web', 'onnxruntime-web/*', 'cloudflare:*'], message: 'The worker meets the edge only over HTTP and R2.' }] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/edge/**', 'onnxruntime-web', 'onnxruntime-web/*', 'cloudflare:*'],
+              message: 'The worker meets the edge only over HTTP and R2.',
+            },
+          ],
+        },
+      ],
     },
   },
   {

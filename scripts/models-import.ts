@@ -16,7 +16,9 @@ Options:
   --force              convert again even when the outputs are current
   -h, --help           show this help`;
 
-async function openLocalBucket(persistTo: string): Promise<{ bucket: ModelBucket; close: () => Promise<void> }> {
+async function openLocalBucket(
+  persistTo: string,
+): Promise<{ bucket: ModelBucket; close: () => Promise<void> }> {
   const { getPlatformProxy } = await import('wrangler');
   const proxy = await getPlatformProxy<{ MODELS: ModelBucket }>({
     configPath: 'wrangler.toml',
@@ -46,7 +48,10 @@ async function main(): Promise<void> {
     await importBackbones({
       source: values.source ?? DEFAULT_SOURCE,
       out: values.out ?? DEFAULT_OUT,
-      only: values.only?.split(',').map((s) => s.trim()).filter(Boolean),
+      only: values.only
+        ?.split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
       force: values.force,
       bucket: local?.bucket,
       log: (line) => console.log(line),

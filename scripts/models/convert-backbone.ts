@@ -56,7 +56,7 @@ export async function convertBackbone(
   }
   const id2label = await loadLabels(spec, source);
   const graph = convertKerasModel(model.topology, model.weights);
-  const outputs = Object.values(graph.outputs) as OutputInfo[];
+  const outputs = Object.values(graph.outputs).filter((o): o is OutputInfo => o !== undefined);
   const keep = new Set(outputs.map((o) => o.name));
   foldPadding(graph, keep);
   foldBatchNorm(graph, keep);

@@ -1,1 +1,4 @@
-export default { fetch() { return new Response('ok'); } };
+// Edge entry point: the Hono app (routes and middleware live in app.ts).
+import { app } from './app.js';
+
+export default app satisfies ExportedHandler<import('./env.js').Env>;

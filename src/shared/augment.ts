@@ -60,7 +60,9 @@ export const AUGMENTATION_PRESET_NAMES = Object.keys(AUGMENTATION_PRESETS) as [
 
 /** The sampled parameters of one view; `crop` is in source-image pixels. */
 export interface ViewParams {
-  readonly crop: { readonly x: number; readonly y: number; readonly width: number; readonly height: number } | 'centre';
+  readonly crop:
+    | { readonly x: number; readonly y: number; readonly width: number; readonly height: number }
+    | 'centre';
   readonly flip: boolean;
   readonly rotationDegrees: number;
   readonly brightness: number;
@@ -78,7 +80,12 @@ export const CENTRE_VIEW: ViewParams = {
   saturation: 1,
 };
 
-function sampleCropBox(width: number, height: number, aug: NonNullable<Augmentation['randomResizedCrop']>, rng: Rng) {
+function sampleCropBox(
+  width: number,
+  height: number,
+  aug: NonNullable<Augmentation['randomResizedCrop']>,
+  rng: Rng,
+) {
   const area = width * height;
   const logLo = Math.log(aug.ratio[0]);
   const logHi = Math.log(aug.ratio[1]);
@@ -88,7 +95,12 @@ function sampleCropBox(width: number, height: number, aug: NonNullable<Augmentat
     const w = Math.round(Math.sqrt(targetArea * aspect));
     const h = Math.round(Math.sqrt(targetArea / aspect));
     if (w > 0 && h > 0 && w <= width && h <= height) {
-      return { x: randomInt(rng, 0, width - w), y: randomInt(rng, 0, height - h), width: w, height: h };
+      return {
+        x: randomInt(rng, 0, width - w),
+        y: randomInt(rng, 0, height - h),
+        width: w,
+        height: h,
+      };
     }
   }
   // Fallback (as torchvision): the largest centred box whose aspect lies in the ratio range.
@@ -107,20 +119,26 @@ function sampleCropBox(width: number, height: number, aug: NonNullable<Augmentat
  * const view = sampleView(640, 480, AugmentationSchema.parse(AUGMENTATION_PRESETS.lesson), createRng(7));
  */
 export function sampleView(width: number, height: number, aug: Augmentation, rng: Rng): ViewParams {
-  const crop = aug.randomResizedCrop ? sampleCropBox(width, height, aug.randomResizedCrop, rng) : 'centre';
+  const crop = aug.randomResizedCrop
+    ? sampleCropBox(width, height, aug.randomResizedCrop, rng)
+    : 'centre';
   const flip = aug.horizontalFlip > 0 && rng() < aug.horizontalFlip;
   const jitter = aug.colorJitter;
   const factor = (s: number) => (s > 0 ? uniform(rng, Math.max(0, 1 - s), 1 + s) : 1);
   const brightness = factor(jitter?.brightness ?? 0);
   const contrast = factor(jitter?.contrast ?? 0);
   const saturation = factor(jitter?.saturation ?? 0);
-  const rotationDegrees = aug.rotationDegrees > 0 ? uniform(rng, -aug.rotationDegrees, aug.rotationDegrees) : 0;
+  const rotationDegrees =
+    aug.rotationDegrees > 0 ? uniform(rng, -aug.rotationDegrees, aug.rotationDegrees) : 0;
   return { crop, flip, rotationDegrees, brightness, contrast, saturation };
 }
 
 /** A stable text key for a view — part of the embedding-cache key. */
 export function viewKey(view: ViewParams): string {
-  const crop = view.crop === 'centre' ? 'centre' : `${view.crop.x},${view.crop.y},${view.crop.width},${view.crop.height}`;
+  const crop =
+    view.crop === 'centre'
+      ? 'centre'
+      : `${view.crop.x},${view.crop.y},${view.crop.width},${view.crop.height}`;
   return `crop=${crop};flip=${view.flip ? 1 : 0};rot=${view.rotationDegrees};b=${view.brightness};c=${view.contrast};s=${view.saturation}`;
 }
 
@@ -149,7 +167,7 @@ function rotate(rgb: Float32Array, width: number, height: number, degrees: numbe
           const px = x0 + (k & 1);
           const py = y0 + (k >> 1);
           if (px < 0 || py < 0 || px >= width || py >= height) continue;
-          const w = ((k & 1) === 1 ? fx : 1 - fx) * ((k >> 1) === 1 ? fy : 1 - fy);
+          const w = ((k & 1) === 1 ? fx : 1 - fx) * (k >> 1 === 1 ? fy : 1 - fy);
           v += rgb[(py * width + px) * 3 + c]! * w;
         }
         out[o + c] = v;

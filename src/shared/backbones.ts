@@ -27,7 +27,8 @@ export const BACKBONES = [
     licence: 'Apache-2.0',
     fingerprint: '775c33ff50658508db010946af5c3abe9620426677fab030a7a9b9667dba9eee',
     preprocessing: MOBILENET_PREPROCESSING,
-    summary: 'Default embedder: 1280-d pooled features, 410k parameters (the Teachable Machine backbone).',
+    summary:
+      'Default embedder: 1280-d pooled features, 410k parameters (the Teachable Machine backbone).',
   },
   {
     id: 'mobilenet-v1-0.25',

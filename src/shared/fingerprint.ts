@@ -10,7 +10,12 @@ export interface NamedTensorBytes {
 
 /** Lowercase hex of a sha256 digest computed with WebCrypto (available in workerd and Node). */
 export async function sha256Hex(data: Uint8Array): Promise<string> {
-  const digest = await crypto.subtle.digest('SHA-256', data);
+  // WebCrypto wants an ArrayBuffer-backed view; copy when given a shared or pooled buffer.
+  const view =
+    data.buffer instanceof ArrayBuffer
+      ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+      : new Uint8Array(data);
+  const digest = await crypto.subtle.digest('SHA-256', view);
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
@@ -25,7 +30,8 @@ export async function sha256Hex(data: Uint8Array): Promise<string> {
 export async function weightsFingerprint(tensors: readonly NamedTensorBytes[]): Promise<string> {
   const sorted = [...tensors].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (let i = 1; i < sorted.length; i++) {
-    if (sorted[i]!.name === sorted[i - 1]!.name) throw new Error(`duplicate tensor name ${sorted[i]!.name}`);
+    if (sorted[i]!.name === sorted[i - 1]!.name)
+      throw new Error(`duplicate tensor name ${sorted[i]!.name}`);
   }
   const encoder = new TextEncoder();
   const parts = sorted.flatMap((t) => [

@@ -45,7 +45,9 @@ function valueInfo(name: string, dims: readonly Dim[]): onnxProto.onnx.IValueInf
     type: {
       tensorType: {
         elemType: onnx.TensorProto.DataType.FLOAT,
-        shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
+        shape: {
+          dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })),
+        },
       },
     },
   };
@@ -96,12 +98,17 @@ export class OnnxGraphBuilder {
   addInitializer(name: string, dims: readonly number[], data: Float32Array | BigInt64Array): void {
     const expected = dims.reduce((a, b) => a * b, 1);
     if (data.length !== expected) {
-      throw new RangeError(`initializer ${name}: ${data.length} values for shape [${dims.join(', ')}]`);
+      throw new RangeError(
+        `initializer ${name}: ${data.length} values for shape [${dims.join(', ')}]`,
+      );
     }
     this.initializers.push({
       name,
       dims: [...dims],
-      dataType: data instanceof Float32Array ? onnx.TensorProto.DataType.FLOAT : onnx.TensorProto.DataType.INT64,
+      dataType:
+        data instanceof Float32Array
+          ? onnx.TensorProto.DataType.FLOAT
+          : onnx.TensorProto.DataType.INT64,
       rawData: bytesOf(data),
     });
   }
@@ -122,7 +129,12 @@ export class OnnxGraphBuilder {
     });
   }
 
-  toBytes(opts: { readonly opset: number; readonly producer: string; readonly producerVersion: string; readonly docString?: string }): Uint8Array {
+  toBytes(opts: {
+    readonly opset: number;
+    readonly producer: string;
+    readonly producerVersion: string;
+    readonly docString?: string;
+  }): Uint8Array {
     const model = onnx.ModelProto.create({
       irVersion: 7,
       opsetImport: [{ domain: '', version: opts.opset }],

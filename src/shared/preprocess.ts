@@ -38,7 +38,9 @@ export function normalize(
 ): Float32Array {
   const plane = width * height;
   if (rgb.length !== plane * 3) {
-    throw new RangeError(`expected ${plane * 3} values for ${width}×${height} RGB, got ${rgb.length}`);
+    throw new RangeError(
+      `expected ${plane * 3} values for ${width}×${height} RGB, got ${rgb.length}`,
+    );
   }
   const out = new Float32Array(plane * 3);
   for (let c = 0; c < 3; c++) {

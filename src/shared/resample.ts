@@ -75,7 +75,12 @@ function axisTaps(inSize: number, outSize: number, scale: number, offset: number
 export function resample(image: RgbImage, grid: SampleGrid): Float32Array {
   assertImage(image);
   const { outWidth, outHeight } = grid;
-  if (!Number.isInteger(outWidth) || !Number.isInteger(outHeight) || outWidth < 1 || outHeight < 1) {
+  if (
+    !Number.isInteger(outWidth) ||
+    !Number.isInteger(outHeight) ||
+    outWidth < 1 ||
+    outHeight < 1
+  ) {
     throw new RangeError(`output size must be positive integers, got ${outWidth}×${outHeight}`);
   }
   if (!(grid.scaleX > 0) || !(grid.scaleY > 0)) {

@@ -17,7 +17,9 @@ export interface EdgeSession {
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
   run(
-    inputs: Readonly<Record<string, { readonly data: Float32Array; readonly dims: readonly number[] }>>,
+    inputs: Readonly<
+      Record<string, { readonly data: Float32Array; readonly dims: readonly number[] }>
+    >,
     outputNames?: readonly string[],
   ): Promise<Record<string, OutputTensor>>;
 }
@@ -38,11 +40,12 @@ function initRuntime(): Promise<void> {
     ort.env.wasm.wasmBinary = new Uint8Array(8);
     ort.env.logLevel = 'error';
     const original = WebAssembly.instantiate.bind(WebAssembly);
-    const precompiled = (async (_source: unknown, imports?: WebAssembly.Imports) => ({
+    const precompiled = async (_bytes: unknown, imports?: WebAssembly.Imports) => ({
       instance: await original(ortWasm, imports),
       module: ortWasm,
-    })) as typeof WebAssembly.instantiate;
-    WebAssembly.instantiate = precompiled;
+    });
+    // Only the (bytes, imports) overload is ever called by ORT's loader.
+    WebAssembly.instantiate = precompiled as unknown as typeof WebAssembly.instantiate;
     try {
       // Creating a session is what triggers the runtime's initialisation; an empty model
       // fails after the runtime is up, which is all we need here.
@@ -63,20 +66,27 @@ function initRuntime(): Promise<void> {
  */
 export async function createEdgeSession(model: ArrayBuffer | Uint8Array): Promise<EdgeSession> {
   await initRuntime();
-  const session = await ort.InferenceSession.create(model instanceof Uint8Array ? model : new Uint8Array(model), {
-    executionProviders: ['wasm'],
-    graphOptimizationLevel: 'all',
-  });
+  const session = await ort.InferenceSession.create(
+    model instanceof Uint8Array ? model : new Uint8Array(model),
+    {
+      executionProviders: ['wasm'],
+      graphOptimizationLevel: 'all',
+    },
+  );
   return {
     inputNames: session.inputNames,
     outputNames: session.outputNames,
     async run(inputs, outputNames) {
       const feeds: Record<string, ort.Tensor> = {};
-      for (const [name, t] of Object.entries(inputs)) feeds[name] = new ort.Tensor('float32', t.data, [...t.dims]);
-      const results = await session.run(feeds, outputNames ? [...outputNames] : undefined);
+      for (const [name, t] of Object.entries(inputs))
+        feeds[name] = new ort.Tensor('float32', t.data, [...t.dims]);
+      const results = outputNames
+        ? await session.run(feeds, [...outputNames])
+        : await session.run(feeds);
       const out: Record<string, OutputTensor> = {};
       for (const [name, tensor] of Object.entries(results)) {
-        if (tensor.type !== 'float32') throw new TypeError(`output ${name} is ${tensor.type}, expected float32`);
+        if (tensor.type !== 'float32')
+          throw new TypeError(`output ${name} is ${tensor.type}, expected float32`);
         out[name] = { dims: tensor.dims, data: tensor.data as Float32Array };
         tensor.dispose();
       }

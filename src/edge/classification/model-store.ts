@@ -1,0 +1,100 @@
+// Backbones from R2: manifests, integrity-checked model bytes, and one session per isolate.
+import { backboneKeys } from '../../shared/backbones.js';
+import { sha256Hex } from '../../shared/fingerprint.js';
+import { BackboneManifestSchema, type BackboneManifest } from '../../shared/manifest.js';
+import { ApiError } from '../errors.js';
+import { createEdgeSession, type EdgeSession } from './onnx-backend.js';
+
+const BACKBONE_ID = /^[a-z0-9][a-z0-9.-]{1,63}$/;
+
+export interface LoadedBackbone {
+  readonly manifest: BackboneManifest;
+  readonly session: EdgeSession;
+}
+
+async function readManifest(bucket: R2Bucket, key: string): Promise<BackboneManifest | undefined> {
+  const object = await bucket.get(key);
+  if (!object) return undefined;
+  const parsed = BackboneManifestSchema.safeParse(await object.json());
+  if (!parsed.success) {
+    console.error(`manifest ${key} is invalid`, parsed.error.issues);
+    throw new ApiError('model_unavailable', `the manifest stored for this model is invalid`);
+  }
+  return parsed.data;
+}
+
+/**
+ * The manifest of backbone `id`, or a 404 ApiError naming `field` when there is none.
+ *
+ * @example
+ * const manifest = await getBackboneManifest(env.MODELS, 'mobilenet-v1-0.25');
+ */
+export async function getBackboneManifest(
+  bucket: R2Bucket,
+  id: string,
+  field = 'model',
+): Promise<BackboneManifest> {
+  const manifest = BACKBONE_ID.test(id)
+    ? await readManifest(bucket, backboneKeys(id).manifest)
+    : undefined;
+  if (!manifest)
+    throw new ApiError('not_found', `no model named "${id}"; GET /v1/models lists them`, field);
+  return manifest;
+}
+
+/** Every backbone manifest in the bucket, sorted by id. */
+export async function listBackboneManifests(bucket: R2Bucket): Promise<BackboneManifest[]> {
+  const listed = await bucket.list({ prefix: 'backbones/', delimiter: '/' });
+  const ids = listed.delimitedPrefixes
+    .map((p) => p.slice('backbones/'.length, -1))
+    .filter((id) => BACKBONE_ID.test(id));
+  const manifests = await Promise.all(
+    ids.map((id) => readManifest(bucket, backboneKeys(id).manifest)),
+  );
+  return manifests
+    .filter((m): m is BackboneManifest => m !== undefined)
+    .sort((a, b) => a.id.localeCompare(b.id));
+}
+
+const sessions = new Map<string, Promise<LoadedBackbone>>();
+
+async function loadBackbone(bucket: R2Bucket, id: string): Promise<LoadedBackbone> {
+  const manifest = await getBackboneManifest(bucket, id);
+  const object = await bucket.get(backboneKeys(id).model);
+  if (!object)
+    throw new ApiError('model_unavailable', `the weights of "${id}" are missing from storage`);
+  const bytes = new Uint8Array(await object.arrayBuffer());
+  const digest = await sha256Hex(bytes);
+  if (digest !== manifest.onnx.sha256) {
+    console.error(
+      `model ${id}: sha256 ${digest} does not match its manifest (${manifest.onnx.sha256})`,
+    );
+    throw new ApiError(
+      'model_unavailable',
+      `the stored weights of "${id}" fail their integrity check`,
+    );
+  }
+  return { manifest, session: await createEdgeSession(bytes) };
+}
+
+/**
+ * The backbone's session, created once per isolate; concurrent first requests share one load,
+ * and a failed load is forgotten so the next request tries again.
+ *
+ * @example
+ * const { manifest, session } = await loadBackboneSession(env.MODELS, 'mobilenet-v2-0.35');
+ */
+export function loadBackboneSession(bucket: R2Bucket, id: string): Promise<LoadedBackbone> {
+  let pending = sessions.get(id);
+  if (!pending) {
+    pending = loadBackbone(bucket, id);
+    sessions.set(id, pending);
+    pending.catch(() => sessions.delete(id));
+  }
+  return pending;
+}
+
+/** Forgets the cached session of `id`, so the next request loads it from R2 again. */
+export function evictBackboneSession(id: string): void {
+  sessions.delete(id);
+}

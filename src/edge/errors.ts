@@ -1,0 +1,87 @@
+// One error vocabulary for the edge: stable codes, their HTTP statuses, RFC 9457 bodies.
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+
+/** Every error code the API can answer with, and its HTTP status. */
+export const ERROR_STATUS = {
+  bad_request: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  method_not_allowed: 405,
+  conflict: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  unprocessable: 422,
+  rate_limited: 429,
+  internal: 500,
+  model_unavailable: 503,
+} as const satisfies Record<string, ContentfulStatusCode>;
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+/** The one error class handlers throw; `onError` turns it into problem+json. */
+export class ApiError extends Error {
+  override name = 'ApiError';
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    /** The request field at fault, as a JSON pointer-ish path such as `query.topK`. */
+    readonly field?: string,
+  ) {
+    super(message);
+  }
+  get status(): ContentfulStatusCode {
+    return ERROR_STATUS[this.code];
+  }
+}
+
+/** An RFC 9457 problem document with Headstart's extension members. */
+export interface Problem {
+  readonly type: string;
+  readonly title: string;
+  readonly status: number;
+  readonly detail: string;
+  readonly code: ErrorCode;
+  readonly field?: string;
+  readonly requestId: string;
+}
+
+const TITLES: Record<ErrorCode, string> = {
+  bad_request: 'Bad request',
+  unauthorized: 'Unauthorized',
+  forbidden: 'Forbidden',
+  not_found: 'Not found',
+  method_not_allowed: 'Method not allowed',
+  conflict: 'Conflict',
+  payload_too_large: 'Payload too large',
+  unsupported_media_type: 'Unsupported media type',
+  unprocessable: 'Unprocessable content',
+  rate_limited: 'Too many requests',
+  internal: 'Internal error',
+  model_unavailable: 'Model unavailable',
+};
+
+/** Builds the problem body for an error code. */
+export function problem(
+  code: ErrorCode,
+  detail: string,
+  requestId: string,
+  field?: string,
+): Problem {
+  return {
+    type: `https://headstart.dev/problems/${code.replaceAll('_', '-')}`,
+    title: TITLES[code],
+    status: ERROR_STATUS[code],
+    detail,
+    code,
+    ...(field === undefined ? {} : { field }),
+    requestId,
+  };
+}
+
+/** A problem+json Response. */
+export function problemResponse(body: Problem, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), {
+    status: body.status,
+    headers: { 'content-type': 'application/problem+json', ...headers },
+  });
+}

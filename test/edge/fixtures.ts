@@ -1,0 +1,54 @@
+// Helpers for edge tests: Node-generated fixtures over the FIXTURES binding, and R2 seeding.
+import { env } from 'cloudflare:workers';
+import { z } from 'zod';
+import { backboneKeys } from '../../src/shared/backbones.js';
+
+async function fetchFixture(path: string): Promise<Response> {
+  const res = await env.FIXTURES.fetch(`http://fixtures/${path}`);
+  if (!res.ok) throw new Error(`fixture ${path}: ${res.status} ${await res.text()}`);
+  return res;
+}
+
+export async function fixtureBytes(path: string): Promise<Uint8Array> {
+  return new Uint8Array(await (await fetchFixture(path)).arrayBuffer());
+}
+
+export async function fixtureFloats(path: string): Promise<Float32Array> {
+  return new Float32Array(await (await fetchFixture(path)).arrayBuffer());
+}
+
+const ViewSchema = z.object({
+  crop: z.union([
+    z.literal('centre'),
+    z.object({ x: z.number(), y: z.number(), width: z.number(), height: z.number() }),
+  ]),
+  flip: z.boolean(),
+  rotationDegrees: z.number(),
+  brightness: z.number(),
+  contrast: z.number(),
+  saturation: z.number(),
+});
+
+const ParityIndex = z.object({
+  images: z.array(
+    z.object({
+      file: z.string(),
+      width: z.number(),
+      height: z.number(),
+      channels: z.literal(3),
+      view: ViewSchema,
+    }),
+  ),
+  outputs: z.record(z.string(), z.record(z.string(), z.array(z.number()))),
+});
+
+export async function parityIndex() {
+  return ParityIndex.parse(await (await fetchFixture('parity/index.json')).json());
+}
+
+/** Puts a converted backbone (model then manifest) into the test's R2 bucket. */
+export async function seedBackbone(id: string): Promise<void> {
+  const keys = backboneKeys(id);
+  await env.MODELS.put(keys.model, await fixtureBytes(`models/${id}/model.onnx`));
+  await env.MODELS.put(keys.manifest, await fixtureBytes(`models/${id}/manifest.json`));
+}

@@ -1,0 +1,122 @@
+// The edge app in workerd with the real local R2: model listing, problem+json errors, CORS,
+// and the integrity check on stored weights.
+import { SELF, reset } from 'cloudflare:test';
+import { env } from 'cloudflare:workers';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { backboneKeys } from '../../src/shared/backbones.js';
+import {
+  evictBackboneSession,
+  loadBackboneSession,
+} from '../../src/edge/classification/model-store.js';
+import { ApiError } from '../../src/edge/errors.js';
+import { fixtureBytes, seedBackbone } from './fixtures.js';
+
+// Each test builds its own storage.
+beforeEach(async () => {
+  await reset();
+});
+
+const get = (path: string, init?: RequestInit) => SELF.fetch(`https://edge.test${path}`, init);
+
+describe('GET /v1/models', () => {
+  it('lists the imported backbones with their dimensions, without the label table', async () => {
+    await seedBackbone('mobilenet-v1-0.25');
+    await seedBackbone('mobilenet-v2-0.35');
+    const res = await get('/v1/models');
+    expect(res.status).toBe(200);
+    const body = await res.json<{
+      models: { id: string; embeddingDim: number; numLabels: number; id2label?: unknown }[];
+    }>();
+    expect(body.models.map((m) => [m.id, m.embeddingDim, m.numLabels])).toEqual([
+      ['mobilenet-v1-0.25', 256, 1000],
+      ['mobilenet-v2-0.35', 1280, 0],
+    ]);
+    expect(body.models[0]!.id2label).toBeUndefined();
+    expect(res.headers.get('access-control-allow-origin')).toBe('*');
+  });
+
+  it('returns an empty list when nothing is imported', async () => {
+    const res = await get('/v1/models');
+    expect(await res.json()).toEqual({ models: [] });
+  });
+
+  it('returns one manifest with its labels', async () => {
+    await seedBackbone('mobilenet-v1-0.25');
+    const res = await get('/v1/models/mobilenet-v1-0.25');
+    const manifest = await res.json<{
+      id2label: Record<string, string>;
+      preprocessing: { crop: unknown };
+    }>();
+    expect(manifest.id2label['309']).toBe('bee');
+    expect(manifest.preprocessing.crop).toEqual({ width: 224, height: 224 });
+  });
+});
+
+describe('errors are problem+json', () => {
+  it('names the field for an unknown model', async () => {
+    const res = await get('/v1/models/resnet-999');
+    expect(res.status).toBe(404);
+    expect(res.headers.get('content-type')).toBe('application/problem+json');
+    const body = await res.json<{
+      code: string;
+      field: string;
+      status: number;
+      requestId: string;
+      detail: string;
+    }>();
+    expect(body).toMatchObject({ code: 'not_found', field: 'path.id', status: 404 });
+    expect(body.detail).toContain('resnet-999');
+    expect(body.requestId).toBe(res.headers.get('x-request-id'));
+  });
+
+  it('treats ids that could escape the prefix as unknown', async () => {
+    const res = await get(`/v1/models/${encodeURIComponent('../backbones')}`);
+    expect(res.status).toBe(404);
+    expect((await res.json<{ code: string }>()).code).toBe('not_found');
+  });
+
+  it('answers unknown routes with a 404 problem', async () => {
+    const res = await get('/v1/nothing-here');
+    expect(res.status).toBe(404);
+    expect(await res.json()).toMatchObject({ code: 'not_found', title: 'Not found' });
+  });
+
+  it('answers CORS preflight for the public API', async () => {
+    const res = await get('/v1/models', {
+      method: 'OPTIONS',
+      headers: { origin: 'https://example.org', 'access-control-request-method': 'GET' },
+    });
+    expect(res.status).toBe(204);
+    expect(res.headers.get('access-control-allow-origin')).toBe('*');
+  });
+});
+
+describe('loadBackboneSession', () => {
+  it('shares one load between concurrent callers', async () => {
+    await seedBackbone('mobilenet-v2-0.35');
+    const a = loadBackboneSession(env.MODELS, 'mobilenet-v2-0.35');
+    const b = loadBackboneSession(env.MODELS, 'mobilenet-v2-0.35');
+    expect(a).toBe(b);
+    expect((await a).manifest.id).toBe('mobilenet-v2-0.35');
+  });
+
+  it('refuses weights that fail the integrity check, and retries on the next call', async () => {
+    await seedBackbone('mobilenet-v1-0.25');
+    const model = await fixtureBytes('models/mobilenet-v1-0.25/model.onnx');
+    const tampered = model.slice();
+    tampered[tampered.length - 10] = tampered[tampered.length - 10]! ^ 1;
+    await env.MODELS.put(backboneKeys('mobilenet-v1-0.25').model, tampered);
+    evictBackboneSession('mobilenet-v1-0.25');
+    const error: unknown = await loadBackboneSession(env.MODELS, 'mobilenet-v1-0.25').then(
+      () => 'loaded',
+      (err: unknown) => err,
+    );
+    expect(error).toBeInstanceOf(ApiError);
+    expect(error instanceof ApiError && error.code).toBe('model_unavailable');
+    // Repaired storage is picked up: the failed load was not cached.
+    await env.MODELS.put(backboneKeys('mobilenet-v1-0.25').model, model);
+    expect((await loadBackboneSession(env.MODELS, 'mobilenet-v1-0.25')).manifest.id).toBe(
+      'mobilenet-v1-0.25',
+    );
+  });
+});

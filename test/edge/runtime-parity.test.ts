@@ -1,0 +1,82 @@
+// Inside workerd: preprocessing gives Node's exact bytes, and onnxruntime-web matches
+// onnxruntime-node on the same input tensors (references written by the global setup).
+import { env } from 'cloudflare:workers';
+import { describe, expect, it } from 'vitest';
+import { renderView } from '../../src/shared/augment.js';
+import { BACKBONES } from '../../src/shared/backbones.js';
+import { MOBILENET_PREPROCESSING } from '../../src/shared/manifest.js';
+import { preprocess, stackBatch } from '../../src/shared/preprocess.js';
+import { loadBackboneSession } from '../../src/edge/classification/model-store.js';
+import { fixtureBytes, fixtureFloats, parityIndex, seedBackbone } from './fixtures.js';
+
+function maxRelativeError(a: Float32Array, b: Float32Array): number {
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < b.length; i++) {
+    diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
+    scale = Math.max(scale, Math.abs(b[i]!));
+  }
+  return diff / scale;
+}
+
+const identical = (a: Float32Array, b: Float32Array) =>
+  a.length === b.length && a.every((v, i) => Object.is(v, b[i]));
+
+async function workerdTensors() {
+  const index = await parityIndex();
+  const tensors: Float32Array[] = [];
+  for (const [i, meta] of index.images.entries()) {
+    const pixels = await fixtureBytes(`parity/pixels-${i}.bin`);
+    tensors.push(
+      preprocess(
+        { width: meta.width, height: meta.height, channels: 3, data: pixels },
+        MOBILENET_PREPROCESSING,
+      ),
+    );
+  }
+  return { index, tensors };
+}
+
+describe('workerd and Node agree', () => {
+  it('preprocessing produces bit-identical tensors for real photos', async () => {
+    const { index, tensors } = await workerdTensors();
+    expect(index.images.length).toBeGreaterThanOrEqual(7);
+    for (const [i, tensor] of tensors.entries()) {
+      expect(
+        identical(tensor, await fixtureFloats(`parity/tensor-${i}.bin`)),
+        index.images[i]!.file,
+      ).toBe(true);
+    }
+  });
+
+  it('augmented views (crop, flip, rotation, colour jitter) are bit-identical too', async () => {
+    const index = await parityIndex();
+    for (const [i, meta] of index.images.entries()) {
+      const pixels = await fixtureBytes(`parity/pixels-${i}.bin`);
+      const view = renderView(
+        { width: meta.width, height: meta.height, channels: 3, data: pixels },
+        meta.view,
+        MOBILENET_PREPROCESSING,
+      );
+      expect(identical(view, await fixtureFloats(`parity/view-${i}.bin`)), meta.file).toBe(true);
+    }
+  });
+
+  for (const spec of BACKBONES) {
+    it(`onnxruntime-web matches onnxruntime-node within 1e-4 for ${spec.id}`, async () => {
+      await seedBackbone(spec.id);
+      const { index, tensors } = await workerdTensors();
+      const { session, manifest } = await loadBackboneSession(env.MODELS, spec.id);
+      const n = tensors.length;
+      const out = await session.run({
+        pixel_values: { data: stackBatch(tensors), dims: [n, 3, 224, 224] },
+      });
+      for (const [name, dims] of Object.entries(index.outputs[spec.id]!)) {
+        expect(out[name]!.dims).toEqual(dims);
+        const reference = await fixtureFloats(`parity/${spec.id}-${name}.bin`);
+        expect(maxRelativeError(out[name]!.data, reference), name).toBeLessThan(1e-4);
+      }
+      expect(out.embedding!.dims).toEqual([n, manifest.embeddingDim]);
+    });
+  }
+});

@@ -1,0 +1,71 @@
+// Runs once before all test projects: converts the backbones and writes the Node-side
+// reference data that the workerd tests compare against (served to them by FIXTURES).
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { BACKBONES } from '../../src/shared/backbones.js';
+import {
+  AugmentationSchema,
+  AUGMENTATION_PRESETS,
+  renderView,
+  trainingViews,
+} from '../../src/shared/augment.js';
+import { MOBILENET_PREPROCESSING } from '../../src/shared/manifest.js';
+import { preprocess, stackBatch } from '../../src/shared/preprocess.js';
+import { createWorkerSession } from '../../src/gpu-worker/embed.js';
+import { importBackbones } from '../../scripts/models/import.js';
+import { MODELS_SOURCE, TEST_CACHE, TEST_MODELS } from './paths.js';
+import { decodePhoto, parityPhotos } from './photos.js';
+
+const bytes = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+
+export default async function setup(): Promise<void> {
+  await importBackbones({ source: MODELS_SOURCE, out: TEST_MODELS });
+  const dir = path.join(TEST_CACHE, 'parity');
+  await mkdir(dir, { recursive: true });
+  const files = await parityPhotos();
+  const images = await Promise.all(files.map(decodePhoto));
+  const aug = AugmentationSchema.parse(AUGMENTATION_PRESETS['small-dataset']);
+  const tensors: Float32Array[] = [];
+  const index = [];
+  for (const [i, image] of images.entries()) {
+    const tensor = preprocess(image, MOBILENET_PREPROCESSING);
+    const [view] = trainingViews(image.width, image.height, aug, {
+      seed: 7,
+      imageKey: path.basename(files[i]!),
+      count: 1,
+    });
+    await writeFile(path.join(dir, `pixels-${i}.bin`), bytes(image.data));
+    await writeFile(path.join(dir, `tensor-${i}.bin`), bytes(tensor));
+    await writeFile(
+      path.join(dir, `view-${i}.bin`),
+      bytes(renderView(image, view!, MOBILENET_PREPROCESSING)),
+    );
+    tensors.push(tensor);
+    index.push({
+      file: path.basename(files[i]!),
+      width: image.width,
+      height: image.height,
+      channels: image.channels,
+      view,
+    });
+  }
+  const batch = stackBatch(tensors);
+  const outputs: Record<string, Record<string, number[]>> = {};
+  for (const spec of BACKBONES) {
+    const model = await readFile(path.join(TEST_MODELS, spec.id, 'model.onnx'));
+    const session = await createWorkerSession(model, { provider: 'cpu', threads: 1 });
+    const result = await session.run({
+      pixel_values: { data: batch, dims: [tensors.length, 3, 224, 224] },
+    });
+    await session.release();
+    outputs[spec.id] = {};
+    for (const [name, t] of Object.entries(result)) {
+      await writeFile(path.join(dir, `${spec.id}-${name}.bin`), bytes(t.data));
+      outputs[spec.id]![name] = [...t.dims];
+    }
+  }
+  await writeFile(
+    path.join(dir, 'index.json'),
+    JSON.stringify({ images: index, outputs }, null, 2),
+  );
+}

@@ -1,0 +1,33 @@
+// The edge test project: tests run inside workerd with the real local R2 simulator.
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { cloudflareTest } from '@cloudflare/vitest-pool-workers';
+import { defineConfig } from 'vitest/config';
+
+const FIXTURE_ROOT = path.resolve(import.meta.dirname, '.cache', 'test');
+
+/** Serves generated fixtures (converted models, Node reference tensors) to tests in workerd. */
+async function serveFixture(request: Request): Promise<Response> {
+  const file = path.resolve(FIXTURE_ROOT, `.${decodeURIComponent(new URL(request.url).pathname)}`);
+  if (!file.startsWith(`${FIXTURE_ROOT}${path.sep}`))
+    return new Response('outside the fixture root', { status: 403 });
+  try {
+    return new Response(await readFile(file));
+  } catch {
+    return new Response(`no fixture ${file}`, { status: 404 });
+  }
+}
+
+export default defineConfig({
+  plugins: [
+    cloudflareTest({
+      wrangler: { configPath: './wrangler.toml' },
+      miniflare: { serviceBindings: { FIXTURES: serveFixture } },
+    }),
+  ],
+  test: {
+    name: 'edge',
+    include: ['test/edge/**/*.test.ts', 'test/shared/**/*.test.ts'],
+    testTimeout: 60_000,
+  },
+});
