@@ -31,7 +31,9 @@ const median = (xs: number[]) => {
 async function main(): Promise<void> {
   await importBackbones({ source: DEFAULT_SOURCE, out: DEFAULT_OUT });
   const files = (await photosOf('hymenoptera_data/val/bees')).slice(0, imageCount);
-  const tensors = await Promise.all(files.map(async (f) => preprocess(await decodePhoto(f), MOBILENET_PREPROCESSING)));
+  const tensors = await Promise.all(
+    files.map(async (f) => preprocess(await decodePhoto(f), MOBILENET_PREPROCESSING)),
+  );
   console.log(`${tensors.length} photos, ${iterations} runs each, batch 1; median ms per image`);
 
   const worker = await unstable_startWorker({
@@ -46,7 +48,8 @@ async function main(): Promise<void> {
       const model = await readFile(path.join(DEFAULT_OUT, spec.id, 'model.onnx'));
 
       const node = await createWorkerSession(model, { provider: 'cpu', threads: 1 });
-      const run = (t: Float32Array) => node.run({ pixel_values: { data: t, dims: [1, 3, 224, 224] } }, ['embedding']);
+      const run = (t: Float32Array) =>
+        node.run({ pixel_values: { data: t, dims: [1, 3, 224, 224] } }, ['embedding']);
       for (let i = 0; i < 3; i++) await run(tensors[0]!);
       const nodeTimes: number[] = [];
       for (const t of tensors) {
@@ -56,10 +59,16 @@ async function main(): Promise<void> {
       }
       await node.release();
 
-      const load = await worker.fetch(`http://bench/load?id=${spec.id}`, { method: 'POST', body: model });
+      const load = await worker.fetch(`http://bench/load?id=${spec.id}`, {
+        method: 'POST',
+        body: model,
+      });
       if (!load.ok) throw new Error(`workerd could not load ${spec.id}: ${await load.text()}`);
       const remote = (t: Float32Array, n: number) =>
-        worker.fetch(`http://bench/run?id=${spec.id}&iterations=${n}`, { method: 'POST', body: new Uint8Array(t.buffer) });
+        worker.fetch(`http://bench/run?id=${spec.id}&iterations=${n}`, {
+          method: 'POST',
+          body: new Uint8Array(t.buffer),
+        });
       await (await remote(tensors[0]!, 3)).text();
       const workerdTimes: number[] = [];
       for (const t of tensors) {
@@ -70,7 +79,12 @@ async function main(): Promise<void> {
         workerdTimes.push((performance.now() - start) / iterations);
       }
 
-      const row = { id: spec.id, node_ms: median(nodeTimes), workerd_ms: median(workerdTimes), ratio: 0 };
+      const row = {
+        id: spec.id,
+        node_ms: median(nodeTimes),
+        workerd_ms: median(workerdTimes),
+        ratio: 0,
+      };
       row.ratio = row.workerd_ms / row.node_ms;
       rows.push(row);
       console.log(
@@ -81,7 +95,16 @@ async function main(): Promise<void> {
     await worker.dispose();
   }
   const round = (x: number) => Math.round(x * 100) / 100;
-  console.log(JSON.stringify({ backbones: rows.map((r) => ({ id: r.id, node_ms: round(r.node_ms), workerd_ms: round(r.workerd_ms), ratio: round(r.ratio) })) }));
+  console.log(
+    JSON.stringify({
+      backbones: rows.map((r) => ({
+        id: r.id,
+        node_ms: round(r.node_ms),
+        workerd_ms: round(r.workerd_ms),
+        ratio: round(r.ratio),
+      })),
+    }),
+  );
 }
 
 main().catch((err: unknown) => {

@@ -52,7 +52,17 @@ async function main(): Promise<void> {
   await importModels();
   const edge = spawn(
     'npx',
-    ['wrangler', 'dev', '--ip', HOST, '--port', String(PORT), '--persist-to', STATE_DIR, '--show-interactive-dev-session=false'],
+    [
+      'wrangler',
+      'dev',
+      '--ip',
+      HOST,
+      '--port',
+      String(PORT),
+      '--persist-to',
+      STATE_DIR,
+      '--show-interactive-dev-session=false',
+    ],
     {
       stdio: ['ignore', 'inherit', 'inherit'],
       env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false' },
@@ -66,7 +76,9 @@ async function main(): Promise<void> {
   await waitForHealth(60_000);
   await mkdir('.headstart', { recursive: true });
   await writeFile('.headstart/local.json', `${JSON.stringify({ url: URL_BASE }, null, 2)}\n`);
-  console.log(`\nHeadstart is running locally.\n  edge:   ${URL_BASE}\n  models: ${URL_BASE}/v1/models\nPress Ctrl-C to stop.\n`);
+  console.log(
+    `\nHeadstart is running locally.\n  edge:   ${URL_BASE}\n  models: ${URL_BASE}/v1/models\nPress Ctrl-C to stop.\n`,
+  );
 }
 
 main().catch((err: unknown) => {

@@ -19,7 +19,9 @@ export default {
       const data = new Float32Array(await request.arrayBuffer());
       let checksum = 0;
       for (let i = 0; i < iterations; i++) {
-        const out = await session.run({ pixel_values: { data, dims: [1, 3, 224, 224] } }, ['embedding']);
+        const out = await session.run({ pixel_values: { data, dims: [1, 3, 224, 224] } }, [
+          'embedding',
+        ]);
         checksum += out.embedding!.data[0]!;
       }
       return Response.json({ checksum });
