@@ -74,7 +74,11 @@ describe('workerd and Node agree', () => {
       for (const [name, dims] of Object.entries(index.outputs[spec.id]!)) {
         expect(out[name]!.dims).toEqual(dims);
         const reference = await fixtureFloats(`parity/${spec.id}-${name}.bin`);
-        expect(maxRelativeError(out[name]!.data, reference), name).toBeLessThan(1e-4);
+        const error = maxRelativeError(out[name]!.data, reference);
+        console.log(
+          `${spec.id} ${name}: onnxruntime-web vs onnxruntime-node relative error ${error.toExponential(2)}`,
+        );
+        expect(error, name).toBeLessThan(1e-4);
       }
       expect(out.embedding!.dims).toEqual([n, manifest.embeddingDim]);
     });

@@ -1,6 +1,5 @@
 // The converter refuses what it cannot translate faithfully, and says which layer or weight.
-import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cp, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -13,6 +12,7 @@ import {
 import { loadTfjsModel } from '../../scripts/models/tfjs-format.js';
 import { UnsupportedModelError, convertKerasModel } from '../../scripts/models/tfjs-to-onnx.js';
 import { MODELS_SOURCE } from '../support/paths.js';
+import { tempDir } from '../support/temp.js';
 
 const V1_DIR = path.join(MODELS_SOURCE, 'mobilenet_v1_0.25_224');
 
@@ -32,7 +32,7 @@ type EditableModelJson = z.infer<typeof EditableModelJson>;
 
 /** A private copy of the v1 model whose model.json we can edit. */
 async function editableV1(edit: (json: EditableModelJson) => void) {
-  const dir = await mkdtemp(path.join(tmpdir(), 'headstart-v1-'));
+  const dir = await tempDir('v1');
   await cp(V1_DIR, dir, { recursive: true });
   const json = EditableModelJson.parse(
     JSON.parse(await readFile(path.join(dir, 'model.json'), 'utf8')),
@@ -80,7 +80,7 @@ describe('converter errors', () => {
   });
 
   it('refuses a source whose weights differ from the pinned fingerprint', async () => {
-    const mirror = await mkdtemp(path.join(tmpdir(), 'headstart-mirror-'));
+    const mirror = await tempDir('mirror');
     await cp(MODELS_SOURCE, mirror, { recursive: true });
     const shard = path.join(mirror, 'mobilenet_v1_0.25_224', 'group1-shard1of1');
     const bytes = await readFile(shard);

@@ -1,6 +1,6 @@
 // models:import end to end: convert, write, upload to a real local R2, and do nothing twice.
 import { createServer, type Server } from 'node:http';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { getPlatformProxy } from 'wrangler';
@@ -10,6 +10,7 @@ import { sha256Hex } from '../../src/shared/fingerprint.js';
 import { parseBackboneManifest } from '../../src/shared/manifest.js';
 import { importBackbones, type ModelBucket } from '../../scripts/models/import.js';
 import { MODELS_SOURCE } from '../support/paths.js';
+import { tempDir } from '../support/temp.js';
 
 interface LocalR2 extends ModelBucket {
   get(
@@ -21,7 +22,7 @@ let proxy: Awaited<ReturnType<typeof getPlatformProxy<{ MODELS: LocalR2 }>>>;
 let bucket: LocalR2;
 
 beforeAll(async () => {
-  const state = await mkdtemp(path.join(tmpdir(), 'headstart-r2-'));
+  const state = await tempDir('r2');
   proxy = await getPlatformProxy<{ MODELS: LocalR2 }>({
     configPath: 'wrangler.toml',
     persist: { path: state },
@@ -34,7 +35,7 @@ afterAll(async () => {
 
 describe('importBackbones', () => {
   it('converts and uploads every backbone, then finds everything current on a second run', async () => {
-    const out = await mkdtemp(path.join(tmpdir(), 'headstart-models-'));
+    const out = await tempDir('models');
     const first = await importBackbones({ source: MODELS_SOURCE, out, bucket });
     expect(first.map((r) => [r.id, r.status, r.uploaded])).toEqual(
       BACKBONES.map((b) => [b.id, 'converted', true]),
@@ -102,7 +103,7 @@ describe('importBackbones', () => {
     const address = server.address();
     const port = typeof address === 'object' && address ? address.port : 0;
     try {
-      const out = await mkdtemp(path.join(tmpdir(), 'headstart-models-'));
+      const out = await tempDir('models');
       const results = await importBackbones({
         source: `http://127.0.0.1:${port}/`,
         out,
