@@ -1,12 +1,13 @@
-// The edge application: middleware, route groups, and the single error formatter.
-import { Hono } from 'hono';
+// The edge application: middleware, route groups, the API reference, and the single error formatter.
+import { OpenAPIHono } from '@hono/zod-openapi';
 import { cors } from 'hono/cors';
-import { ZodError } from 'zod';
-import { ApiError, problem, problemResponse } from './errors.js';
+import { renderDocsPage } from './docs/render.js';
 import type { AppEnv } from './env.js';
+import { ApiError, problem, problemResponse } from './errors.js';
+import { classifyRoutes } from './routes/classify.js';
 import { modelsRoutes } from './routes/models.js';
 
-export const app = new Hono<AppEnv>();
+export const app = new OpenAPIHono<AppEnv>();
 
 app.use('*', async (c, next) => {
   c.set('requestId', c.req.header('cf-ray') ?? crypto.randomUUID());
@@ -18,6 +19,19 @@ app.use('/v1/*', cors({ origin: '*', exposeHeaders: ['x-request-id'], maxAge: 86
 
 app.get('/healthz', (c) => c.json({ ok: true }));
 app.route('/v1/models', modelsRoutes);
+app.route('/v1/classify', classifyRoutes);
+
+const OPENAPI_CONFIG = {
+  openapi: '3.1.0',
+  info: {
+    title: 'Headstart API',
+    version: '0.1.0',
+    description:
+      'Transfer learning for computer vision at the edge. Errors are `application/problem+json` (RFC 9457) with a stable `code` and the `field` at fault.',
+  },
+};
+app.doc31('/openapi.json', OPENAPI_CONFIG);
+app.get('/docs', (c) => c.html(renderDocsPage(app.getOpenAPI31Document(OPENAPI_CONFIG))));
 
 app.notFound((c) =>
   problemResponse(
@@ -33,13 +47,6 @@ app.onError((err, c) => {
   const requestId = c.get('requestId');
   if (err instanceof ApiError)
     return problemResponse(problem(err.code, err.message, requestId, err.field));
-  if (err instanceof ZodError) {
-    const issue = err.issues[0];
-    const field = issue?.path.join('.');
-    return problemResponse(
-      problem('bad_request', issue?.message ?? 'invalid request', requestId, field || undefined),
-    );
-  }
   console.error(`request ${requestId} failed`, err);
   return problemResponse(
     problem('internal', 'something went wrong on our side; quote the request id', requestId),

@@ -3,14 +3,16 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 
 /** Every error code the API can answer with, and its HTTP status. */
 export const ERROR_STATUS = {
-  bad_request: 400,
+  invalid_request: 400,
   unauthorized: 401,
   forbidden: 403,
   not_found: 404,
   method_not_allowed: 405,
   conflict: 409,
-  payload_too_large: 413,
+  body_too_large: 413,
+  image_too_large: 413,
   unsupported_media_type: 415,
+  invalid_image: 422,
   unprocessable: 422,
   rate_limited: 429,
   internal: 500,
@@ -46,14 +48,16 @@ export interface Problem {
 }
 
 const TITLES: Record<ErrorCode, string> = {
-  bad_request: 'Bad request',
+  invalid_request: 'Invalid request',
   unauthorized: 'Unauthorized',
   forbidden: 'Forbidden',
   not_found: 'Not found',
   method_not_allowed: 'Method not allowed',
   conflict: 'Conflict',
-  payload_too_large: 'Payload too large',
+  body_too_large: 'Request body too large',
+  image_too_large: 'Image too large',
   unsupported_media_type: 'Unsupported media type',
+  invalid_image: 'Invalid image',
   unprocessable: 'Unprocessable content',
   rate_limited: 'Too many requests',
   internal: 'Internal error',

@@ -35,7 +35,7 @@ const ParityIndex = z.object({
       file: z.string(),
       width: z.number(),
       height: z.number(),
-      channels: z.literal(3),
+      channels: z.union([z.literal(3), z.literal(4)]),
       view: ViewSchema,
     }),
   ),

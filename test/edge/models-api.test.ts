@@ -91,13 +91,41 @@ describe('errors are problem+json', () => {
   });
 });
 
+describe('API reference', () => {
+  it('serves an OpenAPI 3.1 document covering the public routes', async () => {
+    const res = await get('/openapi.json');
+    expect(res.status).toBe(200);
+    const doc = await res.json<{
+      openapi: string;
+      paths: Record<string, Record<string, unknown>>;
+    }>();
+    expect(doc.openapi).toBe('3.1.0');
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining(['/v1/models', '/v1/models/{id}', '/v1/classify']),
+    );
+    expect(Object.keys(doc.paths['/v1/classify']!)).toEqual(['post']);
+  });
+
+  it('renders a readable docs page without third-party scripts', async () => {
+    const res = await get('/docs');
+    expect(res.headers.get('content-type')).toContain('text/html');
+    const html = await res.text();
+    expect(html).toContain('<code>/v1/classify</code>');
+    expect(html).toContain('Classify a photo with ImageNet labels');
+    expect(html).not.toMatch(/<script/i);
+  });
+});
+
 describe('loadBackboneSession', () => {
   it('shares one load between concurrent callers', async () => {
     await seedBackbone('mobilenet-v2-0.35');
-    const a = loadBackboneSession(env.MODELS, 'mobilenet-v2-0.35');
-    const b = loadBackboneSession(env.MODELS, 'mobilenet-v2-0.35');
+    evictBackboneSession('mobilenet-v2-0.35');
+    const [a, b] = await Promise.all([
+      loadBackboneSession(env.MODELS, 'mobilenet-v2-0.35'),
+      loadBackboneSession(env.MODELS, 'mobilenet-v2-0.35'),
+    ]);
     expect(a).toBe(b);
-    expect((await a).manifest.id).toBe('mobilenet-v2-0.35');
+    expect(a.manifest.id).toBe('mobilenet-v2-0.35');
   });
 
   it('refuses weights that fail the integrity check, and retries on the next call', async () => {

@@ -7,6 +7,8 @@ import { BACKBONES } from '../../src/shared/backbones.js';
 import { MOBILENET_PREPROCESSING } from '../../src/shared/manifest.js';
 import { preprocess, stackBatch } from '../../src/shared/preprocess.js';
 import { loadBackboneSession } from '../../src/edge/classification/model-store.js';
+import { decodeUpload } from '../../src/edge/classification/decoder.js';
+import { sniffImage } from '../../src/shared/image-header.js';
 import { fixtureBytes, fixtureFloats, parityIndex, seedBackbone } from './fixtures.js';
 
 function maxRelativeError(a: Float32Array, b: Float32Array): number {
@@ -29,7 +31,7 @@ async function workerdTensors() {
     const pixels = await fixtureBytes(`parity/pixels-${i}.bin`);
     tensors.push(
       preprocess(
-        { width: meta.width, height: meta.height, channels: 3, data: pixels },
+        { width: meta.width, height: meta.height, channels: meta.channels, data: pixels },
         MOBILENET_PREPROCESSING,
       ),
     );
@@ -38,6 +40,26 @@ async function workerdTensors() {
 }
 
 describe('workerd and Node agree', () => {
+  it('the image decoder gives the same pixels as in Node', async () => {
+    const index = await parityIndex();
+    for (const [i, meta] of index.images.entries()) {
+      const jpeg = await fixtureBytes(`parity/photo-${i}.jpg`);
+      const sniffed = sniffImage(jpeg);
+      if (sniffed.kind !== 'ok') throw new Error(`${meta.file}: ${sniffed.kind}`);
+      const decoded = decodeUpload(jpeg, sniffed.header);
+      const expected = await fixtureBytes(`parity/pixels-${i}.bin`);
+      expect([decoded.width, decoded.height, decoded.channels]).toEqual([
+        meta.width,
+        meta.height,
+        meta.channels,
+      ]);
+      expect(
+        decoded.data.every((v, j) => v === expected[j]),
+        meta.file,
+      ).toBe(true);
+    }
+  });
+
   it('preprocessing produces bit-identical tensors for real photos', async () => {
     const { index, tensors } = await workerdTensors();
     expect(index.images.length).toBeGreaterThanOrEqual(7);
@@ -54,7 +76,7 @@ describe('workerd and Node agree', () => {
     for (const [i, meta] of index.images.entries()) {
       const pixels = await fixtureBytes(`parity/pixels-${i}.bin`);
       const view = renderView(
-        { width: meta.width, height: meta.height, channels: 3, data: pixels },
+        { width: meta.width, height: meta.height, channels: meta.channels, data: pixels },
         meta.view,
         MOBILENET_PREPROCESSING,
       );

@@ -1,7 +1,8 @@
 // Runs once before all test projects: converts the backbones and writes the Node-side
 // reference data that the workerd tests compare against (served to them by FIXTURES).
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import sharp from 'sharp';
 import { BACKBONES } from '../../src/shared/backbones.js';
 import {
   AugmentationSchema,
@@ -13,8 +14,9 @@ import { MOBILENET_PREPROCESSING } from '../../src/shared/manifest.js';
 import { preprocess, stackBatch } from '../../src/shared/preprocess.js';
 import { createWorkerSession } from '../../src/gpu-worker/embed.js';
 import { importBackbones } from '../../scripts/models/import.js';
-import { MODELS_SOURCE, TEST_CACHE, TEST_MODELS } from './paths.js';
-import { decodePhoto, parityPhotos } from './photos.js';
+import { DATASETS_DIR, MODELS_SOURCE, TEST_CACHE, TEST_MODELS } from './paths.js';
+import { parityPhotos } from './photos.js';
+import { decodeFile } from '../../src/gpu-worker/decode.js';
 
 const bytes = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
@@ -23,7 +25,8 @@ export default async function setup(): Promise<void> {
   const dir = path.join(TEST_CACHE, 'parity');
   await mkdir(dir, { recursive: true });
   const files = await parityPhotos();
-  const images = await Promise.all(files.map(decodePhoto));
+  // Decoded with the worker's decoder (photon, the same wasm the edge runs).
+  const images = await Promise.all(files.map(async (f) => decodeFile(await readFile(f))));
   const aug = AugmentationSchema.parse(AUGMENTATION_PRESETS['small-dataset']);
   const tensors: Float32Array[] = [];
   const index = [];
@@ -35,6 +38,7 @@ export default async function setup(): Promise<void> {
       count: 1,
     });
     await writeFile(path.join(dir, `pixels-${i}.bin`), bytes(image.data));
+    await copyFile(files[i]!, path.join(dir, `photo-${i}.jpg`));
     await writeFile(path.join(dir, `tensor-${i}.bin`), bytes(tensor));
     await writeFile(
       path.join(dir, `view-${i}.bin`),
@@ -68,4 +72,29 @@ export default async function setup(): Promise<void> {
     path.join(dir, 'index.json'),
     JSON.stringify({ images: index, outputs }, null, 2),
   );
+  await writeImageVariants(path.join(TEST_CACHE, 'images'));
+}
+
+/** One real photo in every encoding the edge must handle (and some it must refuse). */
+async function writeImageVariants(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const source = path.join(DATASETS_DIR, 'hymenoptera_data/val/bees/10870992_eebeeb3a12.jpg');
+  const photo = () => sharp(source);
+  const variants: Record<string, Promise<Buffer>> = {
+    'bee.jpg': readFile(source),
+    'bee.png': photo().png().toBuffer(),
+    'bee-alpha.png': photo().ensureAlpha(0.8).png().toBuffer(),
+    'bee-grey16.png': photo().greyscale().toColourspace('grey16').png().toBuffer(),
+    'bee.webp': photo().webp({ quality: 95 }).toBuffer(),
+    'bee-lossless.webp': photo().webp({ lossless: true }).toBuffer(),
+    'bee-grey.jpg': photo().greyscale().jpeg().toBuffer(),
+    'bee-cmyk.jpg': photo().toColourspace('cmyk').jpeg().toBuffer(),
+    'bee-progressive.jpg': photo().jpeg({ progressive: true }).toBuffer(),
+    // Stored turned 90° anticlockwise, tagged "rotate 90° clockwise to display": upright when honoured.
+    'bee-rotated6.jpg': photo().rotate(270).jpeg().withMetadata({ orientation: 6 }).toBuffer(),
+    'bee.gif': photo().gif().toBuffer(),
+    'bee.tiff': photo().tiff().toBuffer(),
+  };
+  for (const [name, data] of Object.entries(variants))
+    await writeFile(path.join(dir, name), await data);
 }

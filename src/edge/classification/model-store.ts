@@ -77,21 +77,53 @@ async function loadBackbone(bucket: R2Bucket, id: string): Promise<LoadedBackbon
   return { manifest, session: await createEdgeSession(bytes) };
 }
 
+/** How long a request waits for a model load before answering 503 (the load is then forgotten). */
+export const MODEL_LOAD_TIMEOUT_MS = 20_000;
+
 /**
  * The backbone's session, created once per isolate; concurrent first requests share one load,
- * and a failed load is forgotten so the next request tries again.
+ * and a failed or stuck load is forgotten so the next request tries again.
+ *
+ * `keepAlive` (the request's `waitUntil`) keeps a new load running after the request that
+ * started it has answered — otherwise workerd would cancel its I/O and every request sharing
+ * the load would wait forever.
  *
  * @example
- * const { manifest, session } = await loadBackboneSession(env.MODELS, 'mobilenet-v2-0.35');
+ * const { manifest, session } = await loadBackboneSession(env.MODELS, 'mobilenet-v2-0.35', ctx.waitUntil.bind(ctx));
  */
-export function loadBackboneSession(bucket: R2Bucket, id: string): Promise<LoadedBackbone> {
+export async function loadBackboneSession(
+  bucket: R2Bucket,
+  id: string,
+  keepAlive?: (promise: Promise<unknown>) => void,
+): Promise<LoadedBackbone> {
   let pending = sessions.get(id);
   if (!pending) {
-    pending = loadBackbone(bucket, id);
-    sessions.set(id, pending);
-    pending.catch(() => sessions.delete(id));
+    const load = loadBackbone(bucket, id);
+    pending = load;
+    sessions.set(id, load);
+    load.catch(() => {
+      if (sessions.get(id) === load) sessions.delete(id);
+    });
+    keepAlive?.(load.catch(() => undefined));
   }
-  return pending;
+  const shared = pending;
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      if (sessions.get(id) === shared) sessions.delete(id);
+      reject(
+        new ApiError(
+          'model_unavailable',
+          `loading "${id}" took longer than ${MODEL_LOAD_TIMEOUT_MS / 1000} s; try again`,
+        ),
+      );
+    }, MODEL_LOAD_TIMEOUT_MS);
+  });
+  try {
+    return await Promise.race([shared, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Forgets the cached session of `id`, so the next request loads it from R2 again. */

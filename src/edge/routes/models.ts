@@ -1,21 +1,60 @@
 // Model catalogue routes: which backbones this edge can run, with their manifests.
-import { Hono } from 'hono';
+import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
+import { ProblemSchema } from '../../shared/api.js';
+import { BackboneManifestSchema, type BackboneManifest } from '../../shared/manifest.js';
 import { getBackboneManifest, listBackboneManifests } from '../classification/model-store.js';
 import type { AppEnv } from '../env.js';
-import type { BackboneManifest } from '../../shared/manifest.js';
+
+const ModelSummarySchema = BackboneManifestSchema.omit({ id2label: true }).extend({
+  numLabels: z
+    .number()
+    .int()
+    .openapi({ description: 'classes of the backbone’s own classifier (0 = embedder only)' }),
+});
 
 /** The public view of a manifest: everything but the full label table (its size is given). */
-function summary(m: BackboneManifest) {
+function summary(m: BackboneManifest): z.infer<typeof ModelSummarySchema> {
   const { id2label, ...rest } = m;
   return { ...rest, numLabels: id2label ? Object.keys(id2label).length : 0 };
 }
 
-export const modelsRoutes = new Hono<AppEnv>()
-  .get('/', async (c) => {
-    const manifests = await listBackboneManifests(c.env.MODELS);
-    return c.json({ models: manifests.map(summary) });
-  })
-  .get('/:id', async (c) => {
-    const manifest = await getBackboneManifest(c.env.MODELS, c.req.param('id'), 'path.id');
-    return c.json(manifest);
-  });
+const problem = (description: string) => ({
+  description,
+  content: { 'application/problem+json': { schema: ProblemSchema } },
+});
+
+export const modelsRoutes = new OpenAPIHono<AppEnv>()
+  .openapi(
+    createRoute({
+      method: 'get',
+      path: '/',
+      tags: ['models'],
+      summary: 'List the backbones this edge can run',
+      responses: {
+        200: {
+          description: 'Backbone manifests, label tables summarised as numLabels',
+          content: {
+            'application/json': { schema: z.object({ models: z.array(ModelSummarySchema) }) },
+          },
+        },
+      },
+    }),
+    async (c) => c.json({ models: (await listBackboneManifests(c.env.MODELS)).map(summary) }, 200),
+  )
+  .openapi(
+    createRoute({
+      method: 'get',
+      path: '/{id}',
+      tags: ['models'],
+      summary: 'One backbone manifest, with its labels',
+      request: { params: z.object({ id: z.string().openapi({ example: 'mobilenet-v1-0.25' }) }) },
+      responses: {
+        200: {
+          description: 'The manifest',
+          content: { 'application/json': { schema: BackboneManifestSchema } },
+        },
+        404: problem('No such model'),
+      },
+    }),
+    async (c) => c.json(await getBackboneManifest(c.env.MODELS, c.req.param('id'), 'path.id'), 200),
+  );

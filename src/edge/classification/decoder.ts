@@ -1,0 +1,10 @@
+// The edge's image decoder: photon's workerd build (its wasm imported as a precompiled module).
+import { PhotonImage } from '@cf-wasm/photon/workerd';
+import { decodeImage } from '../../shared/decode.js';
+import type { RgbImage } from '../../shared/image.js';
+import type { ImageHeader } from '../../shared/image-header.js';
+
+/** Decodes an inspected upload into upright RGBA pixels. */
+export function decodeUpload(bytes: Uint8Array, header: ImageHeader): RgbImage {
+  return decodeImage(PhotonImage, bytes, header);
+}
