@@ -75,9 +75,18 @@ async function main(): Promise<void> {
   });
   await waitForHealth(60_000);
   await mkdir('.headstart', { recursive: true });
-  await writeFile('.headstart/local.json', `${JSON.stringify({ url: URL_BASE }, null, 2)}\n`);
+  const local = { url: URL_BASE, docsUrl: `${URL_BASE}/docs` };
+  await writeFile('.headstart/local.json', `${JSON.stringify(local, null, 2)}\n`);
   console.log(
-    `\nHeadstart is running locally.\n  edge:   ${URL_BASE}\n  models: ${URL_BASE}/v1/models\nPress Ctrl-C to stop.\n`,
+    [
+      '',
+      'Headstart is running locally.',
+      `  edge:  ${local.url}`,
+      `  docs:  ${local.docsUrl}`,
+      `  try:   curl -H 'content-type: image/jpeg' --data-binary @photo.jpg ${local.url}/v1/classify`,
+      'Press Ctrl-C to stop.',
+      '',
+    ].join('\n'),
   );
 }
 

@@ -6,6 +6,7 @@ import type { AppEnv } from './env.js';
 import { ApiError, problem, problemResponse } from './errors.js';
 import { classifyRoutes } from './routes/classify.js';
 import { modelsRoutes } from './routes/models.js';
+import { diagnosticsRoutes } from './routes/diagnostics.js';
 
 export const app = new OpenAPIHono<AppEnv>();
 
@@ -20,6 +21,7 @@ app.use('/v1/*', cors({ origin: '*', exposeHeaders: ['x-request-id'], maxAge: 86
 app.get('/healthz', (c) => c.json({ ok: true }));
 app.route('/v1/models', modelsRoutes);
 app.route('/v1/classify', classifyRoutes);
+app.route('/internal/diagnostics', diagnosticsRoutes);
 
 const OPENAPI_CONFIG = {
   openapi: '3.1.0',

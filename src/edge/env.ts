@@ -7,6 +7,8 @@ export interface Env {
   readonly DEFAULT_CLASSIFIER?: string;
   /** Backbone new fine-tune jobs use when they name none. */
   readonly DEFAULT_EMBEDDER?: string;
+  /** "true" enables GET /internal/diagnostics/memory (benchmarks); off by default. */
+  readonly DIAGNOSTICS?: string;
 }
 
 /** Hono's environment type for the edge app. */

@@ -25,6 +25,7 @@ export interface EdgeSession {
 }
 
 let runtimeReady: Promise<void> | undefined;
+let runtimeMemory: WebAssembly.Memory | undefined;
 
 /**
  * Initialises ORT's wasm runtime exactly once per isolate. ORT passes `wasmBinary` bytes to
@@ -40,10 +41,18 @@ function initRuntime(): Promise<void> {
     ort.env.wasm.wasmBinary = new Uint8Array(8);
     ort.env.logLevel = 'error';
     const original = WebAssembly.instantiate.bind(WebAssembly);
-    const precompiled = async (_bytes: unknown, imports?: WebAssembly.Imports) => ({
-      instance: await original(ortWasm, imports),
-      module: ortWasm,
-    });
+    const precompiled = async (_bytes: unknown, imports?: WebAssembly.Imports) => {
+      const instance = await original(ortWasm, imports);
+      // The threaded build imports its memory; others export it.
+      const candidates = [
+        ...Object.values(instance.exports),
+        ...Object.values(imports ?? {}).flatMap((ns) => Object.values(ns)),
+      ];
+      runtimeMemory = candidates.find(
+        (e): e is WebAssembly.Memory => e instanceof WebAssembly.Memory,
+      );
+      return { instance, module: ortWasm };
+    };
     // Only the (bytes, imports) overload is ever called by ORT's loader.
     WebAssembly.instantiate = precompiled as unknown as typeof WebAssembly.instantiate;
     try {
@@ -93,4 +102,9 @@ export async function createEdgeSession(model: ArrayBuffer | Uint8Array): Promis
       return out;
     },
   };
+}
+
+/** Bytes of linear memory the ORT runtime holds now (0 before the first session). */
+export function runtimeMemoryBytes(): number {
+  return runtimeMemory?.buffer.byteLength ?? 0;
 }

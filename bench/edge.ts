@@ -1,0 +1,213 @@
+// `npm run bench:edge`: the classification path measured end to end — inference in both
+// runtimes side by side, requests through `wrangler dev`, the cold first request, the Worker
+// bundle size and the isolate's memory — ending with one JSON line.
+process.env.CLOUDFLARE_CF_FETCH_ENABLED ??= 'false';
+process.env.WRANGLER_SEND_METRICS ??= 'false';
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { gzipSync } from 'node:zlib';
+import { getPlatformProxy } from 'wrangler';
+import { decodeFile } from '../src/gpu-worker/decode.js';
+import { DEFAULT_CLASSIFIER } from '../src/shared/backbones.js';
+import { MOBILENET_PREPROCESSING } from '../src/shared/manifest.js';
+import { preprocess } from '../src/shared/preprocess.js';
+import {
+  DEFAULT_OUT,
+  DEFAULT_SOURCE,
+  importBackbones,
+  type ModelBucket,
+} from '../scripts/models/import.js';
+import { photosOf } from '../test/support/photos.js';
+import { measureInference, median, round2 } from './lib/inference.js';
+
+const { values } = parseArgs({
+  options: {
+    images: { type: 'string', default: '12' },
+    iterations: { type: 'string', default: '10' },
+    port: { type: 'string', default: '8799' },
+  },
+});
+const PORT = Number(values.port);
+const BASE = `http://127.0.0.1:${PORT}`;
+
+/** gzip size of everything `wrangler deploy` would upload. */
+async function bundleGzipBytes(work: string): Promise<number> {
+  const out = path.join(work, 'dist');
+  execFileSync('npx', ['wrangler', 'deploy', '--dry-run', '--outdir', out], { stdio: 'ignore' });
+  let total = 0;
+  for (const name of await readdir(out)) {
+    if (name.endsWith('.map') || name === 'README.md') continue;
+    total += gzipSync(await readFile(path.join(out, name)), { level: 9 }).byteLength;
+  }
+  return total;
+}
+
+/** Resident memory of the workerd processes under `rootPid`: current and peak, in MiB. */
+function workerdMemory(rootPid: number): Map<number, { rss: number; hwm: number }> {
+  const table = execFileSync('ps', ['-eo', 'pid=,ppid=,comm='], { encoding: 'utf8' })
+    .trim()
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/))
+    .map(([pid, ppid, comm]) => ({ pid: Number(pid), ppid: Number(ppid), comm: comm ?? '' }));
+  const descendants = new Set([rootPid]);
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const p of table) {
+      if (descendants.has(p.ppid) && !descendants.has(p.pid)) {
+        descendants.add(p.pid);
+        grew = true;
+      }
+    }
+  }
+  const result = new Map<number, { rss: number; hwm: number }>();
+  for (const p of table) {
+    if (!descendants.has(p.pid) || !p.comm.startsWith('workerd')) continue;
+    const status = execFileSync('cat', [`/proc/${p.pid}/status`], { encoding: 'utf8' });
+    const kb = (key: string) => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+    result.set(p.pid, { rss: kb('VmRSS') / 1024, hwm: kb('VmHWM') / 1024 });
+  }
+  return result;
+}
+
+async function waitForHealth(): Promise<void> {
+  for (let i = 0; i < 240; i++) {
+    try {
+      if ((await fetch(`${BASE}/healthz`)).ok) return;
+    } catch {
+      // not up yet
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error('wrangler dev did not start');
+}
+
+async function classify(
+  body: Uint8Array<ArrayBuffer>,
+  query = '',
+): Promise<{ ms: number; status: number }> {
+  const start = performance.now();
+  const res = await fetch(`${BASE}/v1/classify${query}`, {
+    method: 'POST',
+    body,
+    headers: { 'content-type': 'image/jpeg' },
+  });
+  await res.text();
+  return { ms: performance.now() - start, status: res.status };
+}
+
+async function main(): Promise<void> {
+  const iterations = Number(values.iterations);
+  const work = await mkdtemp(path.join(tmpdir(), 'headstart-bench-edge-'));
+  try {
+    // A private local R2 with both backbones, so the first request really is cold.
+    await importBackbones({ source: DEFAULT_SOURCE, out: DEFAULT_OUT });
+    const proxy = await getPlatformProxy<{ MODELS: ModelBucket }>({
+      configPath: 'wrangler.toml',
+      persist: { path: `${work}/state/v3` },
+    });
+    await importBackbones({ source: DEFAULT_SOURCE, out: DEFAULT_OUT, bucket: proxy.env.MODELS });
+    await proxy.dispose();
+
+    const files = (await photosOf('hymenoptera_data/val/bees')).slice(0, Number(values.images));
+    const photos = await Promise.all(
+      files.map(async (f) => new Uint8Array(await readFile(f)).slice()),
+    );
+    const tensors = photos.map((p) => preprocess(decodeFile(p), MOBILENET_PREPROCESSING));
+    const bytesTotal = (await Promise.all(files.map((f) => stat(f)))).reduce(
+      (n, s) => n + s.size,
+      0,
+    );
+    console.log(
+      `${files.length} photos (${Math.round(bytesTotal / files.length / 1024)} KiB on average), model ${DEFAULT_CLASSIFIER}`,
+    );
+
+    const [row] = await measureInference(DEFAULT_OUT, [DEFAULT_CLASSIFIER], tensors, iterations);
+    console.log(
+      `inference: onnxruntime-node ${row!.node_ms} ms, onnxruntime-web in workerd ${row!.workerd_ms} ms (${row!.ratio}×)`,
+    );
+
+    const bundle = await bundleGzipBytes(work);
+    console.log(
+      `bundle: ${(bundle / 1024 / 1024).toFixed(2)} MiB gzipped (Workers paid limit: 10 MiB)`,
+    );
+
+    const dev = spawn(
+      'npx',
+      [
+        'wrangler',
+        'dev',
+        '--ip',
+        '127.0.0.1',
+        '--port',
+        String(PORT),
+        '--persist-to',
+        `${work}/state`,
+        '--show-interactive-dev-session=false',
+        '--log-level',
+        'warn',
+        '--var',
+        'DIAGNOSTICS:true',
+      ],
+      { stdio: 'ignore', detached: true },
+    );
+    try {
+      await waitForHealth();
+      const idle = workerdMemory(dev.pid!);
+      const cold = await classify(photos[0]!);
+      if (cold.status !== 200) throw new Error(`cold request answered ${cold.status}`);
+      console.log(
+        `cold first request (model load from R2, runtime start, session, decode, inference): ${cold.ms.toFixed(1)} ms`,
+      );
+      // Load the second backbone too (it has no classifier: 422, but its session is created).
+      await classify(photos[0]!, '?model=mobilenet-v2-0.35');
+      const e2e: number[] = [];
+      for (const photo of photos) {
+        const runs: number[] = [];
+        for (let i = 0; i < iterations; i++) runs.push((await classify(photo)).ms);
+        e2e.push(median(runs));
+      }
+      const after = workerdMemory(dev.pid!);
+      const wasm = (await (await fetch(`${BASE}/internal/diagnostics/memory`)).json()) as {
+        wasmMemoryBytes: { onnxruntime: number; decoder: number; total: number };
+      };
+      const wasmMb = wasm.wasmMemoryBytes.total / 1024 / 1024;
+      let growth = 0;
+      let peak = 0;
+      for (const [pid, mem] of after) {
+        const delta = mem.hwm - (idle.get(pid)?.rss ?? mem.hwm);
+        if (delta > growth) [growth, peak] = [delta, mem.hwm];
+      }
+      console.log(
+        `end to end through wrangler dev (decode + preprocess + inference + HTTP): ${median(e2e).toFixed(2)} ms median`,
+      );
+      console.log(
+        `isolate wasm memory with both backbones loaded: ${wasmMb.toFixed(1)} MiB (onnxruntime ${(wasm.wasmMemoryBytes.onnxruntime / 1048576).toFixed(1)}, decoder ${(wasm.wasmMemoryBytes.decoder / 1048576).toFixed(1)}); ` +
+          `workerd process RSS grew ${growth.toFixed(1)} MiB (peak ${peak.toFixed(0)} MiB, includes compiled code)`,
+      );
+
+      console.log(
+        JSON.stringify({
+          node_ms: row!.node_ms,
+          workerd_ms: row!.workerd_ms,
+          ratio: row!.ratio,
+          e2e_ms: round2(median(e2e)),
+          cold_ms: round2(cold.ms),
+          bundle_gzip_bytes: bundle,
+          peak_memory_mb: round2(wasmMb),
+        }),
+      );
+    } finally {
+      process.kill(-dev.pid!, 'SIGTERM');
+    }
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});
