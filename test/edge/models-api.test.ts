@@ -116,6 +116,14 @@ describe('API reference', () => {
   });
 });
 
+describe('diagnostics', () => {
+  it('are off unless the DIAGNOSTICS var is "true"', async () => {
+    const res = await get('/internal/diagnostics/memory');
+    expect(res.status).toBe(404);
+    expect((await res.json<{ code: string }>()).code).toBe('not_found');
+  });
+});
+
 describe('loadBackboneSession', () => {
   it('shares one load between concurrent callers', async () => {
     await seedBackbone('mobilenet-v2-0.35');
