@@ -2,6 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
+import { concatBytes } from '../../src/shared/bytes.js';
 import type { NamedTensorBytes } from '../../src/shared/fingerprint.js';
 
 const WeightSpecSchema = z.object({
@@ -87,13 +88,7 @@ export async function loadTfjsModel(base: string): Promise<TfjsModel> {
   const weights: NamedTensorBytes[] = [];
   for (const group of parsed.data.weightsManifest) {
     const shards = await Promise.all(group.paths.map((p) => readSource(base, p)));
-    const total = shards.reduce((n, s) => n + s.byteLength, 0);
-    const bytes = new Uint8Array(total);
-    let offset = 0;
-    for (const s of shards) {
-      bytes.set(s, offset);
-      offset += s.byteLength;
-    }
+    const bytes = concatBytes(shards);
     let cursor = 0;
     for (const spec of group.weights) {
       const width = BYTES_PER_ELEMENT[spec.dtype];

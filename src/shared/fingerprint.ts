@@ -1,4 +1,5 @@
 // Weights fingerprint: identifies a model by its tensors, not by how its files were sharded.
+import { concatBytes } from './bytes.js';
 
 /** One named weight tensor, its bytes little-endian as stored by TF.js and ONNX. */
 export interface NamedTensorBytes {
@@ -38,12 +39,5 @@ export async function weightsFingerprint(tensors: readonly NamedTensorBytes[]): 
     encoder.encode(`${t.name}\n${t.dtype}\n${t.shape.join('x')}\n${t.bytes.byteLength}\n`),
     t.bytes,
   ]);
-  const total = parts.reduce((n, p) => n + p.byteLength, 0);
-  const joined = new Uint8Array(total);
-  let offset = 0;
-  for (const p of parts) {
-    joined.set(p, offset);
-    offset += p.byteLength;
-  }
-  return sha256Hex(joined);
+  return sha256Hex(concatBytes(parts));
 }

@@ -9,20 +9,8 @@ import { preprocess, stackBatch } from '../../src/shared/preprocess.js';
 import { loadBackboneSession } from '../../src/edge/classification/model-store.js';
 import { decodeUpload } from '../../src/edge/classification/decoder.js';
 import { sniffImage } from '../../src/shared/image-header.js';
+import { identical, relativeError } from '../support/numeric.js';
 import { fixtureBytes, fixtureFloats, parityIndex, seedBackbone } from './fixtures.js';
-
-function maxRelativeError(a: Float32Array, b: Float32Array): number {
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < b.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
-    scale = Math.max(scale, Math.abs(b[i]!));
-  }
-  return diff / scale;
-}
-
-const identical = (a: Float32Array, b: Float32Array) =>
-  a.length === b.length && a.every((v, i) => Object.is(v, b[i]));
 
 async function workerdTensors() {
   const index = await parityIndex();
@@ -96,7 +84,7 @@ describe('workerd and Node agree', () => {
       for (const [name, dims] of Object.entries(index.outputs[spec.id]!)) {
         expect(out[name]!.dims).toEqual(dims);
         const reference = await fixtureFloats(`parity/${spec.id}-${name}.bin`);
-        const error = maxRelativeError(out[name]!.data, reference);
+        const error = relativeError(out[name]!.data, reference);
         console.log(
           `${spec.id} ${name}: onnxruntime-web vs onnxruntime-node relative error ${error.toExponential(2)}`,
         );

@@ -16,12 +16,8 @@ import {
 import { loadTfjsModel } from '../../scripts/models/tfjs-format.js';
 import { MODELS_SOURCE, TEST_MODELS } from '../support/paths.js';
 import { decodePhoto, parityPhotos } from '../support/photos.js';
-import {
-  argmaxRows,
-  loadReferenceModel,
-  relativeError,
-  runReference,
-} from '../support/tfjs-reference.js';
+import { relativeError } from '../support/numeric.js';
+import { argmaxRows, loadReferenceModel, runReference } from '../support/tfjs-reference.js';
 
 let batch: Float32Array;
 let n: number;

@@ -70,18 +70,6 @@ export async function runReference(
   return data;
 }
 
-/** max |a − b| / max |b|: the error relative to the reference vector's scale. */
-export function relativeError(a: Float32Array, b: Float32Array): number {
-  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
-    scale = Math.max(scale, Math.abs(b[i]!));
-  }
-  return diff / scale;
-}
-
 /** Index of the largest value in each row of a [n, k] matrix. */
 export function argmaxRows(data: Float32Array, k: number): number[] {
   return Array.from({ length: data.length / k }, (_, r) => {

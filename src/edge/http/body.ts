@@ -1,4 +1,5 @@
 // Request bodies read with a hard size cap, whatever the client declares.
+import { concatBytes } from '../../shared/bytes.js';
 import { ApiError } from '../errors.js';
 
 /**
@@ -31,11 +32,5 @@ export async function readBodyLimited(request: Request, maxBytes: number): Promi
     chunks.push(value);
   }
   if (total === 0) throw new ApiError('invalid_request', 'the request body is empty', 'body');
-  const bytes = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return bytes;
+  return concatBytes(chunks);
 }
