@@ -3,6 +3,8 @@
 export interface Env {
   /** Converted backbones (backbones/<id>/…) and, later, trained heads. */
   readonly MODELS: R2Bucket;
+  /** Uploaded datasets: datasets/<id>/archive.zip, datasets/<id>/images/<sha256>, datasets/<id>/manifest.json. */
+  readonly DATASETS: R2Bucket;
   /** Backbone used by /v1/classify when the request names none. */
   readonly DEFAULT_CLASSIFIER?: string;
   /** Backbone new fine-tune jobs use when they name none. */

@@ -2,6 +2,7 @@
 declare namespace Cloudflare {
   interface Env {
     MODELS: R2Bucket;
+    DATASETS: R2Bucket;
     FIXTURES: Fetcher;
     DEFAULT_CLASSIFIER?: string;
     DEFAULT_EMBEDDER?: string;
