@@ -1,7 +1,7 @@
 // The edge test project: tests run inside workerd with the real local R2 simulator.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { cloudflareTest } from '@cloudflare/vitest-pool-workers';
+import { cloudflareTest, readD1Migrations } from '@cloudflare/vitest-pool-workers';
 import { defineConfig } from 'vitest/config';
 
 const FIXTURE_ROOT = path.resolve(import.meta.dirname, '.cache', 'test');
@@ -20,14 +20,21 @@ async function serveFixture(request: Request): Promise<Response> {
 
 export default defineConfig({
   plugins: [
-    cloudflareTest({
+    cloudflareTest(async () => ({
       wrangler: { configPath: './wrangler.toml' },
-      miniflare: { serviceBindings: { FIXTURES: serveFixture } },
-    }),
+      miniflare: {
+        serviceBindings: { FIXTURES: serveFixture },
+        // Applied to the local D1 by test/edge/setup.ts before each test file.
+        bindings: {
+          TEST_MIGRATIONS: await readD1Migrations(path.resolve(import.meta.dirname, 'migrations')),
+        },
+      },
+    })),
   ],
   test: {
     name: 'edge',
     include: ['test/edge/**/*.test.ts', 'test/shared/**/*.test.ts'],
+    setupFiles: ['test/edge/setup.ts'],
     testTimeout: 60_000,
   },
 });

@@ -1,8 +1,11 @@
-// `npm start`: the whole system on its embedded defaults — backbones imported into the local R2,
-// then `wrangler dev` serving the edge. Ctrl-C stops everything it started.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+// `npm start`: the whole system on its embedded defaults — the local D1 schema, backbones in the
+// local R2, a development API key, then `wrangler dev` serving the edge. Ctrl-C stops everything.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { z } from 'zod';
 import { getPlatformProxy } from 'wrangler';
+import { hashSecret } from '../src/shared/secrets.js';
+import { createTenant, createWorkerToken, type D1Like } from '../src/shared/tenants.js';
 import { DEFAULT_OUT, DEFAULT_SOURCE, importBackbones, type ModelBucket } from './models/import.js';
 
 const PORT = Number(process.env.HEADSTART_PORT ?? '8787');
@@ -18,8 +21,40 @@ function stopAll(code: number): void {
 process.on('SIGINT', () => stopAll(0));
 process.on('SIGTERM', () => stopAll(0));
 
-async function importModels(): Promise<void> {
-  const proxy = await getPlatformProxy<{ MODELS: ModelBucket }>({
+const LOCAL_FILE = '.headstart/local.json';
+const LocalCredentials = z.object({ apiKey: z.string(), workerToken: z.string() });
+
+/** Reuses the development key and worker token while they are still in the local D1. */
+async function devCredentials(db: D1Like): Promise<z.infer<typeof LocalCredentials>> {
+  try {
+    const saved = LocalCredentials.parse(JSON.parse(await readFile(LOCAL_FILE, 'utf8')));
+    const key = await db
+      .prepare('SELECT 1 AS ok FROM api_keys WHERE key_hash = ?')
+      .bind(await hashSecret(saved.apiKey))
+      .first();
+    const worker = await db
+      .prepare('SELECT 1 AS ok FROM worker_tokens WHERE token_hash = ?')
+      .bind(await hashSecret(saved.workerToken))
+      .first();
+    if (key && worker) return saved;
+  } catch {
+    // no usable saved credentials: make new ones
+  }
+  const { apiKey } = await createTenant(db, { name: 'local-dev', keyName: 'npm start' });
+  return { apiKey, workerToken: await createWorkerToken(db, 'local-worker') };
+}
+
+/** Schema, backbones and credentials in the local state that `wrangler dev` will use. */
+async function prepareLocalState(): Promise<z.infer<typeof LocalCredentials>> {
+  execFileSync(
+    'npx',
+    ['wrangler', 'd1', 'migrations', 'apply', 'headstart', '--local', '--persist-to', STATE_DIR],
+    {
+      stdio: ['ignore', 'ignore', 'inherit'],
+      env: { ...process.env, CI: 'true', WRANGLER_SEND_METRICS: 'false' },
+    },
+  );
+  const proxy = await getPlatformProxy<{ MODELS: ModelBucket; DB: D1Like }>({
     configPath: 'wrangler.toml',
     persist: { path: `${STATE_DIR}/v3` },
   });
@@ -30,6 +65,7 @@ async function importModels(): Promise<void> {
       bucket: proxy.env.MODELS,
       log: (line) => console.log(`[models] ${line}`),
     });
+    return await devCredentials(proxy.env.DB);
   } finally {
     await proxy.dispose();
   }
@@ -49,7 +85,7 @@ async function waitForHealth(timeoutMs: number): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  await importModels();
+  const credentials = await prepareLocalState();
   const edge = spawn(
     'npx',
     [
@@ -75,14 +111,15 @@ async function main(): Promise<void> {
   });
   await waitForHealth(60_000);
   await mkdir('.headstart', { recursive: true });
-  const local = { url: URL_BASE, docsUrl: `${URL_BASE}/docs` };
-  await writeFile('.headstart/local.json', `${JSON.stringify(local, null, 2)}\n`);
+  const local = { url: URL_BASE, docsUrl: `${URL_BASE}/docs`, ...credentials };
+  await writeFile(LOCAL_FILE, `${JSON.stringify(local, null, 2)}\n`, { mode: 0o600 });
   console.log(
     [
       '',
       'Headstart is running locally.',
       `  edge:  ${local.url}`,
       `  docs:  ${local.docsUrl}`,
+      `  key:   ${local.apiKey}`,
       `  try:   curl -H 'content-type: image/jpeg' --data-binary @photo.jpg ${local.url}/v1/classify`,
       'Press Ctrl-C to stop.',
       '',

@@ -7,6 +7,9 @@ import { ApiError, problem, problemResponse } from './errors.js';
 import { classifyRoutes } from './routes/classify.js';
 import { modelsRoutes } from './routes/models.js';
 import { diagnosticsRoutes } from './routes/diagnostics.js';
+import { internalRoutes } from './routes/internal.js';
+import { batchesRoutes, jobsRoutes } from './routes/jobs.js';
+import { rateLimit } from './auth/middleware.js';
 
 export const app = new OpenAPIHono<AppEnv>();
 
@@ -20,7 +23,14 @@ app.use('/v1/*', cors({ origin: '*', exposeHeaders: ['x-request-id'], maxAge: 86
 
 app.get('/healthz', (c) => c.json({ ok: true }));
 app.route('/v1/models', modelsRoutes);
+app.use(
+  '/v1/classify',
+  rateLimit((env) => env.CLASSIFY_LIMITER, 60),
+);
 app.route('/v1/classify', classifyRoutes);
+app.route('/v1/fine-tunes', jobsRoutes);
+app.route('/v1/batches', batchesRoutes);
+app.route('/internal/v1', internalRoutes);
 app.route('/internal/diagnostics', diagnosticsRoutes);
 
 const OPENAPI_CONFIG = {
@@ -47,8 +57,9 @@ app.notFound((c) =>
 
 app.onError((err, c) => {
   const requestId = c.get('requestId');
-  if (err instanceof ApiError)
-    return problemResponse(problem(err.code, err.message, requestId, err.field));
+  if (err instanceof ApiError) {
+    return problemResponse(problem(err.code, err.message, requestId, err.field), err.headers);
+  }
   console.error(`request ${requestId} failed`, err);
   return problemResponse(
     problem('internal', 'something went wrong on our side; quote the request id', requestId),

@@ -1,10 +1,19 @@
 // The edge's bindings, as wrangler.toml declares them.
+import type { JobCoordinator } from './jobs/coordinator.js';
 
 export interface Env {
-  /** Converted backbones (backbones/<id>/…) and, later, trained heads. */
+  /** Converted backbones (backbones/<id>/…) and trained heads (heads/<id>/…). */
   readonly MODELS: R2Bucket;
   /** Uploaded datasets: datasets/<id>/archive.zip, datasets/<id>/images/<sha256>, datasets/<id>/manifest.json. */
   readonly DATASETS: R2Bucket;
+  /** Tenants, hashed API keys and worker tokens, dataset and job records. */
+  readonly DB: D1Database;
+  /** The job coordinator (one named instance). */
+  readonly COORDINATOR: DurableObjectNamespace<JobCoordinator>;
+  /** Job registrations on their way to the coordinator. */
+  readonly JOBS_QUEUE: Queue<JobMessage>;
+  readonly SUBMIT_LIMITER: RateLimit;
+  readonly CLASSIFY_LIMITER: RateLimit;
   /** Backbone used by /v1/classify when the request names none. */
   readonly DEFAULT_CLASSIFIER?: string;
   /** Backbone new fine-tune jobs use when they name none. */
@@ -13,8 +22,15 @@ export interface Env {
   readonly DIAGNOSTICS?: string;
 }
 
+/** The one message type on the jobs queue: "register this job with the coordinator". */
+export interface JobMessage {
+  readonly type: 'register';
+  readonly jobId: string;
+  readonly tenantId: string;
+}
+
 /** Hono's environment type for the edge app. */
 export interface AppEnv {
   Bindings: Env;
-  Variables: { requestId: string };
+  Variables: { requestId: string; tenantId: string; workerName: string };
 }

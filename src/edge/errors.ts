@@ -9,14 +9,18 @@ export const ERROR_STATUS = {
   not_found: 404,
   method_not_allowed: 405,
   conflict: 409,
+  lease_conflict: 409,
+  idempotency_conflict: 409,
   body_too_large: 413,
   image_too_large: 413,
   unsupported_media_type: 415,
   invalid_image: 422,
   unprocessable: 422,
+  unsupported_strategy: 422,
   rate_limited: 429,
   internal: 500,
   model_unavailable: 503,
+  unavailable: 503,
 } as const satisfies Record<string, ContentfulStatusCode>;
 export type ErrorCode = keyof typeof ERROR_STATUS;
 
@@ -28,6 +32,8 @@ export class ApiError extends Error {
     message: string,
     /** The request field at fault, as a JSON pointer-ish path such as `query.topK`. */
     readonly field?: string,
+    /** Extra response headers (Retry-After, WWW-Authenticate). */
+    readonly headers: Record<string, string> = {},
   ) {
     super(message);
   }
@@ -54,14 +60,18 @@ const TITLES: Record<ErrorCode, string> = {
   not_found: 'Not found',
   method_not_allowed: 'Method not allowed',
   conflict: 'Conflict',
+  lease_conflict: 'Lease conflict',
+  idempotency_conflict: 'Idempotency key reused with a different request',
   body_too_large: 'Request body too large',
   image_too_large: 'Image too large',
   unsupported_media_type: 'Unsupported media type',
   invalid_image: 'Invalid image',
   unprocessable: 'Unprocessable content',
+  unsupported_strategy: 'Strategy not available yet',
   rate_limited: 'Too many requests',
   internal: 'Internal error',
   model_unavailable: 'Model unavailable',
+  unavailable: 'Temporarily unavailable',
 };
 
 /** Builds the problem body for an error code. */

@@ -1,4 +1,11 @@
-// Edge entry point: the Hono app (routes and middleware live in app.ts).
+// Edge entry point: the HTTP app, the jobs queue consumer and the coordinator Durable Object.
 import { app } from './app.js';
+import type { Env, JobMessage } from './env.js';
+import { handleJobsQueue } from './jobs/queue-consumer.js';
 
-export default app satisfies ExportedHandler<import('./env.js').Env>;
+export { JobCoordinator } from './jobs/coordinator.js';
+
+export default {
+  fetch: app.fetch,
+  queue: (batch, env) => handleJobsQueue(batch, env),
+} satisfies ExportedHandler<Env, JobMessage>;

@@ -4,6 +4,14 @@ declare namespace Cloudflare {
     MODELS: R2Bucket;
     DATASETS: R2Bucket;
     FIXTURES: Fetcher;
+    DB: D1Database;
+    COORDINATOR: DurableObjectNamespace<
+      import('../../src/edge/jobs/coordinator.js').JobCoordinator
+    >;
+    JOBS_QUEUE: Queue<import('../../src/edge/env.js').JobMessage>;
+    SUBMIT_LIMITER: RateLimit;
+    CLASSIFY_LIMITER: RateLimit;
+    TEST_MIGRATIONS: import('cloudflare:test').D1Migration[];
     DEFAULT_CLASSIFIER?: string;
     DEFAULT_EMBEDDER?: string;
   }

@@ -1,0 +1,61 @@
+// Request guards: API keys for tenants, worker tokens for the internal API, per-key rate limits.
+import type { Context, MiddlewareHandler } from 'hono';
+import type { AppEnv } from '../env.js';
+import { ApiError } from '../errors.js';
+import { tenantForKey, workerForToken } from '../../shared/tenants.js';
+
+function bearer(c: Context<AppEnv>): string | undefined {
+  const header = c.req.header('authorization');
+  const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
+  return match?.[1];
+}
+
+const unauthorized = (message: string) =>
+  new ApiError('unauthorized', message, 'header.authorization', {
+    'www-authenticate': 'Bearer realm="headstart"',
+  });
+
+/** Requires a valid API key and records its tenant. */
+export const requireTenant: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const key = bearer(c);
+  if (!key) throw unauthorized('send an API key as "Authorization: Bearer hs_key_…"');
+  const tenantId = await tenantForKey(c.env.DB, key);
+  if (!tenantId) throw unauthorized('the API key is unknown or revoked');
+  c.set('tenantId', tenantId);
+  await next();
+};
+
+/** Requires a worker token: the only credential the internal API accepts. */
+export const requireWorker: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const token = bearer(c);
+  if (!token) throw unauthorized('send a worker token as "Authorization: Bearer hs_worker_…"');
+  const worker = await workerForToken(c.env.DB, token);
+  if (!worker) throw unauthorized('the worker token is unknown or revoked');
+  c.set('workerName', worker);
+  await next();
+};
+
+/**
+ * Limits requests per API key (or per client address when there is none) with a Workers rate
+ * limiter binding; over the limit → 429 with Retry-After.
+ */
+export function rateLimit(
+  pick: (env: AppEnv['Bindings']) => RateLimit,
+  periodSeconds: number,
+): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const key = bearer(c) ?? `ip:${c.req.header('cf-connecting-ip') ?? 'local'}`;
+    const { success } = await pick(c.env).limit({ key: key.slice(0, 64) });
+    if (!success) {
+      throw new ApiError(
+        'rate_limited',
+        `too many requests; try again in ${periodSeconds} s`,
+        undefined,
+        {
+          'retry-after': String(periodSeconds),
+        },
+      );
+    }
+    await next();
+  };
+}

@@ -1,0 +1,514 @@
+// The job coordinator: a SQLite-backed Durable Object that owns every job's lifecycle —
+// registration, leases with tokens, heartbeats, progress, completion, failure, cancellation,
+// and lease expiry by alarm.
+import { DurableObject } from 'cloudflare:workers';
+import { z } from 'zod';
+import {
+  EpochMetricsSchema,
+  FineTuneSpecSchema,
+  JOB_STATUSES,
+  JsonValueSchema,
+  type JsonValue,
+  type EpochMetrics,
+  type FineTuneSpec,
+  type JobStatus,
+  type JobView,
+  type LeaseGrant,
+} from '../../shared/jobs.js';
+import type { Env } from '../env.js';
+import { ApiError } from '../errors.js';
+
+/** How long a lease lasts without a heartbeat, unless the worker asks for another length. */
+export const LEASE_SECONDS = 60;
+export const MAX_LEASE_SECONDS = 600;
+/** Longest a lease request may wait for work. */
+export const MAX_LEASE_WAIT_SECONDS = 25;
+
+export type CoordinatorError = {
+  ok: false;
+  code: 'not_found' | 'lease_conflict' | 'conflict';
+  message: string;
+};
+export type CoordinatorResult<T> = { ok: true; value: T } | CoordinatorError;
+
+interface JobRow extends Record<string, SqlStorageValue> {
+  id: string;
+  tenant_id: string;
+  dataset_id: string;
+  batch_id: string | null;
+  spec_json: string;
+  status: string;
+  attempts: number;
+  max_attempts: number;
+  lease_token: string | null;
+  lease_expires_at: number | null;
+  lease_seconds: number;
+  worker_id: string | null;
+  cancel_requested: number;
+  progress_json: string | null;
+  history_json: string;
+  metrics_json: string | null;
+  last_error: string | null;
+  head_id: string | null;
+  created_at: number;
+  updated_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+}
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+function toView(row: JobRow): JobView {
+  const history = EpochMetricsSchema.array().parse(JSON.parse(row.history_json));
+  return {
+    id: row.id,
+    status: z.enum(JOB_STATUSES).parse(row.status),
+    datasetId: row.dataset_id,
+    batchId: row.batch_id,
+    spec: FineTuneSpecSchema.parse(JSON.parse(row.spec_json)),
+    attempts: row.attempts,
+    maxAttempts: row.max_attempts,
+    progress: history.at(-1) ?? null,
+    history,
+    metrics:
+      row.metrics_json === null
+        ? null
+        : z.record(z.string(), JsonValueSchema).parse(JSON.parse(row.metrics_json)),
+    lastError: row.last_error,
+    headId: row.head_id,
+    cancelRequested: row.cancel_requested === 1,
+    createdAt: iso(row.created_at)!,
+    updatedAt: iso(row.updated_at)!,
+    startedAt: iso(row.started_at),
+    finishedAt: iso(row.finished_at),
+  };
+}
+
+const fail = (code: CoordinatorError['code'], message: string): CoordinatorError => ({
+  ok: false,
+  code,
+  message,
+});
+
+/**
+ * Turns a coordinator result into its value or the matching ApiError (`field` names what was
+ * at fault: the job id in the path, or the lease token).
+ */
+export function settle<T>(result: CoordinatorResult<T>, tokenField = 'body.leaseToken'): T {
+  if (result.ok) return result.value;
+  if (result.code === 'not_found') throw new ApiError('not_found', result.message, 'path.id');
+  if (result.code === 'lease_conflict')
+    throw new ApiError('lease_conflict', result.message, tokenField);
+  throw new ApiError('conflict', result.message, 'path.id');
+}
+
+export class JobCoordinator extends DurableObject<Env> {
+  private readonly sql: SqlStorage;
+  /** Lease requests waiting for work (long poll). */
+  private readonly waiters = new Set<() => void>();
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.sql = ctx.storage.sql;
+    this.sql.exec(`CREATE TABLE IF NOT EXISTS jobs (
+      id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, dataset_id TEXT NOT NULL, batch_id TEXT,
+      spec_json TEXT NOT NULL, status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+      max_attempts INTEGER NOT NULL, lease_token TEXT, lease_expires_at INTEGER, lease_seconds INTEGER NOT NULL DEFAULT 60, worker_id TEXT,
+      cancel_requested INTEGER NOT NULL DEFAULT 0, progress_json TEXT, history_json TEXT NOT NULL DEFAULT '[]',
+      metrics_json TEXT, last_error TEXT, head_id TEXT, created_at INTEGER NOT NULL,
+      updated_at INTEGER NOT NULL, started_at INTEGER, finished_at INTEGER, queued_at INTEGER NOT NULL)`);
+    this.sql.exec('CREATE INDEX IF NOT EXISTS jobs_queue ON jobs(status, queued_at)');
+    this.sql.exec('CREATE INDEX IF NOT EXISTS jobs_tenant ON jobs(tenant_id, created_at)');
+  }
+
+  private row(id: string): JobRow | undefined {
+    return this.sql.exec<JobRow>('SELECT * FROM jobs WHERE id = ?', id).toArray()[0];
+  }
+
+  private wake(): void {
+    for (const wake of [...this.waiters]) wake();
+  }
+
+  private async scheduleAlarm(): Promise<void> {
+    const next = this.sql
+      .exec<{ at: number | null }>(
+        "SELECT MIN(lease_expires_at) AS at FROM jobs WHERE status = 'running'",
+      )
+      .one().at;
+    if (next !== null) await this.ctx.storage.setAlarm(next);
+  }
+
+  /** Adds a job; a second registration of the same id (duplicate delivery) changes nothing. */
+  register(job: {
+    id: string;
+    tenantId: string;
+    batchId: string | null;
+    spec: FineTuneSpec;
+    createdAt: number;
+  }): { created: boolean } {
+    const now = Date.now();
+    const before = this.sql.exec('SELECT 1 FROM jobs WHERE id = ?', job.id).toArray().length;
+    this.sql.exec(
+      `INSERT OR IGNORE INTO jobs (id, tenant_id, dataset_id, batch_id, spec_json, status, max_attempts, created_at, updated_at, queued_at)
+       VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)`,
+      job.id,
+      job.tenantId,
+      job.spec.datasetId,
+      job.batchId,
+      JSON.stringify(job.spec),
+      job.spec.maxAttempts,
+      job.createdAt,
+      now,
+      now,
+    );
+    if (before === 0) this.wake();
+    return { created: before === 0 };
+  }
+
+  /** Records a job that could not be scheduled at all (its queue message dead-lettered). */
+  markUnschedulable(
+    job: {
+      id: string;
+      tenantId: string;
+      batchId: string | null;
+      spec: FineTuneSpec;
+      createdAt: number;
+    },
+    reason: string,
+  ): void {
+    this.register(job);
+    const now = Date.now();
+    this.sql.exec(
+      "UPDATE jobs SET status = 'failed', last_error = ?, updated_at = ?, finished_at = ? WHERE id = ? AND status = 'queued'",
+      reason,
+      now,
+      now,
+      job.id,
+    );
+  }
+
+  private tryLease(workerId: string, leaseSeconds: number): LeaseGrant | null {
+    const row = this.sql
+      .exec<JobRow>(
+        "SELECT * FROM jobs WHERE status = 'queued' ORDER BY queued_at, created_at LIMIT 1",
+      )
+      .toArray()[0];
+    if (!row) return null;
+    const now = Date.now();
+    const token = crypto.randomUUID();
+    const expires = now + leaseSeconds * 1000;
+    const attempt = row.attempts + 1;
+    this.sql.exec(
+      `UPDATE jobs SET status = 'running', attempts = ?, lease_token = ?, lease_expires_at = ?, lease_seconds = ?,
+       worker_id = ?, updated_at = ?, started_at = COALESCE(started_at, ?) WHERE id = ?`,
+      attempt,
+      token,
+      expires,
+      leaseSeconds,
+      workerId,
+      now,
+      now,
+      row.id,
+    );
+    return {
+      jobId: row.id,
+      leaseToken: token,
+      expiresAt: new Date(expires).toISOString(),
+      leaseSeconds,
+      attempt,
+      maxAttempts: row.max_attempts,
+      spec: FineTuneSpecSchema.parse(JSON.parse(row.spec_json)),
+    };
+  }
+
+  /** Leases the oldest queued job, waiting up to `waitSeconds` for one to arrive. */
+  async lease(
+    workerId: string,
+    opts: { waitSeconds: number; leaseSeconds?: number },
+  ): Promise<LeaseGrant | null> {
+    const leaseSeconds = Math.min(
+      Math.max(Math.round(opts.leaseSeconds ?? LEASE_SECONDS), 1),
+      MAX_LEASE_SECONDS,
+    );
+    const deadline =
+      Date.now() + Math.min(Math.max(opts.waitSeconds, 0), MAX_LEASE_WAIT_SECONDS) * 1000;
+    for (;;) {
+      const grant = this.tryLease(workerId, leaseSeconds);
+      if (grant) {
+        await this.scheduleAlarm();
+        return grant;
+      }
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) return null;
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          this.waiters.delete(done);
+          resolve();
+        };
+        const timer = setTimeout(done, remaining);
+        this.waiters.add(done);
+      });
+    }
+  }
+
+  private held(jobId: string, token: string): CoordinatorResult<JobRow> {
+    const row = this.row(jobId);
+    if (!row) return fail('not_found', `no job ${jobId}`);
+    if (row.status !== 'running' || row.lease_token !== token) {
+      return fail(
+        'lease_conflict',
+        `the lease token for ${jobId} is not current (job is ${row.status})`,
+      );
+    }
+    return { ok: true, value: row };
+  }
+
+  /** What a current lease holder may read: the job's tenant and dataset. */
+  checkLease(
+    jobId: string,
+    token: string,
+  ): CoordinatorResult<{ tenantId: string; datasetId: string }> {
+    const held = this.held(jobId, token);
+    if (!held.ok) return held;
+    return {
+      ok: true,
+      value: { tenantId: held.value.tenant_id, datasetId: held.value.dataset_id },
+    };
+  }
+
+  /** Whether a succeeded job refers to this head (so its files must stay). */
+  headInUse(headId: string): boolean {
+    return (
+      this.sql
+        .exec("SELECT 1 FROM jobs WHERE head_id = ? AND status = 'succeeded' LIMIT 1", headId)
+        .toArray().length > 0
+    );
+  }
+
+  /** Extends the lease; tells the worker whether the job was canceled meanwhile. */
+  async heartbeat(
+    jobId: string,
+    token: string,
+  ): Promise<CoordinatorResult<{ expiresAt: string; cancelRequested: boolean }>> {
+    const held = this.held(jobId, token);
+    if (!held.ok) return held;
+    const now = Date.now();
+    const expires = now + held.value.lease_seconds * 1000;
+    this.sql.exec(
+      'UPDATE jobs SET lease_expires_at = ?, updated_at = ? WHERE id = ?',
+      expires,
+      now,
+      jobId,
+    );
+    await this.scheduleAlarm();
+    return {
+      ok: true,
+      value: {
+        expiresAt: new Date(expires).toISOString(),
+        cancelRequested: held.value.cancel_requested === 1,
+      },
+    };
+  }
+
+  /** Appends one epoch's metrics (also extends the lease: progress is a heartbeat). */
+  async progress(
+    jobId: string,
+    token: string,
+    metrics: EpochMetrics,
+  ): Promise<CoordinatorResult<{ cancelRequested: boolean }>> {
+    const held = this.held(jobId, token);
+    if (!held.ok) return held;
+    const history = EpochMetricsSchema.array()
+      .parse(JSON.parse(held.value.history_json))
+      .filter((m) => m.epoch < metrics.epoch);
+    history.push(metrics);
+    const now = Date.now();
+    this.sql.exec(
+      'UPDATE jobs SET history_json = ?, lease_expires_at = ?, updated_at = ? WHERE id = ?',
+      JSON.stringify(history),
+      now + held.value.lease_seconds * 1000,
+      now,
+      jobId,
+    );
+    await this.scheduleAlarm();
+    return { ok: true, value: { cancelRequested: held.value.cancel_requested === 1 } };
+  }
+
+  /** Marks the job succeeded with its head; only the current lease holder may. */
+  complete(
+    jobId: string,
+    token: string,
+    result: { headId: string; metrics: Record<string, JsonValue> },
+  ): CoordinatorResult<JobView> {
+    const held = this.held(jobId, token);
+    if (!held.ok) return held;
+    const now = Date.now();
+    this.sql.exec(
+      `UPDATE jobs SET status = 'succeeded', head_id = ?, metrics_json = ?, lease_token = NULL, lease_expires_at = NULL,
+       updated_at = ?, finished_at = ? WHERE id = ?`,
+      result.headId,
+      JSON.stringify(result.metrics),
+      now,
+      now,
+      jobId,
+    );
+    return { ok: true, value: toView(this.row(jobId)!) };
+  }
+
+  /**
+   * Ends an attempt. A retryable failure requeues the job until its attempts are used up; a
+   * permanent one (bad dataset) fails it at once. A canceled job acknowledges here too.
+   */
+  failAttempt(
+    jobId: string,
+    token: string,
+    error: { message: string; retryable: boolean },
+  ): CoordinatorResult<JobView> {
+    const held = this.held(jobId, token);
+    if (!held.ok) return held;
+    const row = held.value;
+    const now = Date.now();
+    const next: JobStatus =
+      row.cancel_requested === 1
+        ? 'canceled'
+        : error.retryable && row.attempts < row.max_attempts
+          ? 'queued'
+          : 'failed';
+    this.sql.exec(
+      `UPDATE jobs SET status = ?, last_error = ?, lease_token = NULL, lease_expires_at = NULL, worker_id = NULL,
+       updated_at = ?, queued_at = ?, finished_at = ? WHERE id = ?`,
+      next,
+      error.message.slice(0, 2000),
+      now,
+      now,
+      next === 'queued' ? null : now,
+      jobId,
+    );
+    if (next === 'queued') this.wake();
+    return { ok: true, value: toView(this.row(jobId)!) };
+  }
+
+  /** Cancels a queued job at once; a running one is told at its next heartbeat. */
+  cancel(jobId: string, tenantId: string): CoordinatorResult<JobView> {
+    const row = this.row(jobId);
+    if (!row || row.tenant_id !== tenantId) return fail('not_found', `no job ${jobId}`);
+    const now = Date.now();
+    if (row.status === 'queued') {
+      this.sql.exec(
+        "UPDATE jobs SET status = 'canceled', updated_at = ?, finished_at = ? WHERE id = ?",
+        now,
+        now,
+        jobId,
+      );
+    } else if (row.status === 'running') {
+      this.sql.exec(
+        'UPDATE jobs SET cancel_requested = 1, updated_at = ? WHERE id = ?',
+        now,
+        jobId,
+      );
+    } else {
+      return fail('conflict', `job ${jobId} has already ${row.status}`);
+    }
+    return { ok: true, value: toView(this.row(jobId)!) };
+  }
+
+  /** One job, or undefined when it does not exist or belongs to another tenant. */
+  get(jobId: string, tenantId: string): JobView | undefined {
+    const row = this.row(jobId);
+    return row && row.tenant_id === tenantId ? toView(row) : undefined;
+  }
+
+  /** Jobs of one tenant, newest first, filtered and paginated by creation time. */
+  list(
+    tenantId: string,
+    opts: { status?: JobStatus; batchId?: string; before?: number; limit: number },
+  ): JobView[] {
+    const clauses = ['tenant_id = ?'];
+    const args: SqlStorageValue[] = [tenantId];
+    const filters: [string, SqlStorageValue | undefined][] = [
+      ['status = ?', opts.status],
+      ['batch_id = ?', opts.batchId],
+      ['created_at < ?', opts.before],
+    ];
+    for (const [clause, value] of filters) {
+      if (value === undefined) continue;
+      clauses.push(clause);
+      args.push(value);
+    }
+    return this.sql
+      .exec<JobRow>(
+        `SELECT * FROM jobs WHERE ${clauses.join(' AND ')} ORDER BY created_at DESC, id DESC LIMIT ?`,
+        ...args,
+        opts.limit,
+      )
+      .toArray()
+      .map(toView);
+  }
+
+  /** Expired leases: back to the queue, or failed once the attempts are used up. */
+  override async alarm(): Promise<void> {
+    const now = Date.now();
+    const expired = this.sql
+      .exec<JobRow>("SELECT * FROM jobs WHERE status = 'running' AND lease_expires_at <= ?", now)
+      .toArray();
+    for (const row of expired) {
+      const exhausted = row.attempts >= row.max_attempts;
+      this.sql.exec(
+        `UPDATE jobs SET status = ?, last_error = ?, lease_token = NULL, lease_expires_at = NULL, worker_id = NULL,
+         updated_at = ?, queued_at = ?, finished_at = ? WHERE id = ?`,
+        row.cancel_requested === 1 ? 'canceled' : exhausted ? 'failed' : 'queued',
+        `the worker stopped sending heartbeats (attempt ${row.attempts} of ${row.max_attempts})`,
+        now,
+        now,
+        exhausted || row.cancel_requested === 1 ? now : null,
+        row.id,
+      );
+    }
+    if (expired.length > 0) this.wake();
+    await this.scheduleAlarm();
+  }
+
+  /** Counts by status (for operators and tests). */
+  stats(): Record<JobStatus, number> {
+    const counts: Record<string, number> = {
+      queued: 0,
+      running: 0,
+      succeeded: 0,
+      failed: 0,
+      canceled: 0,
+    };
+    for (const r of this.sql.exec<{ status: string; n: number }>(
+      'SELECT status, COUNT(*) AS n FROM jobs GROUP BY status',
+    )) {
+      counts[r.status] = r.n;
+    }
+    return counts;
+  }
+}
+
+type Asynced<T> = {
+  [K in keyof T]: T[K] extends (...args: infer A) => infer R
+    ? (...args: A) => Promise<Awaited<R>>
+    : never;
+};
+
+/** The coordinator as callers see it over RPC: the same methods, all asynchronous. */
+export type CoordinatorClient = Asynced<
+  Pick<
+    JobCoordinator,
+    | 'register'
+    | 'markUnschedulable'
+    | 'lease'
+    | 'checkLease'
+    | 'headInUse'
+    | 'heartbeat'
+    | 'progress'
+    | 'complete'
+    | 'failAttempt'
+    | 'cancel'
+    | 'get'
+    | 'list'
+    | 'stats'
+  >
+>;

@@ -1,0 +1,160 @@
+// The worker-facing API: lease, heartbeat, progress, complete, fail — and read-only access to
+// the dataset of a job the caller currently holds. Worker tokens only; nothing else reaches here.
+import { Hono } from 'hono';
+import { z } from 'zod';
+import { concatBytes } from '../../shared/bytes.js';
+import { sha256Hex } from '../../shared/fingerprint.js';
+import { HeadManifestSchema, headKeys } from '../../shared/heads.js';
+import { EpochMetricsSchema } from '../../shared/jobs.js';
+import { requireWorker } from '../auth/middleware.js';
+import type { AppEnv } from '../env.js';
+import { ApiError } from '../errors.js';
+import { readBodyLimited } from '../http/body.js';
+import { readJson } from '../http/json.js';
+import { parseInput } from '../http/validate.js';
+import { settle } from '../jobs/coordinator.js';
+import { coordinatorOf } from '../jobs/service.js';
+
+/** Largest head artifact accepted (a 1000-class head on a 1280-d embedding is about 5 MB). */
+export const MAX_HEAD_BYTES = 64 * 1024 * 1024;
+
+const LeaseRequest = z.object({
+  workerId: z.string().min(1).max(128).optional(),
+  waitSeconds: z.number().min(0).max(25).default(20),
+  leaseSeconds: z.number().int().min(1).max(600).optional(),
+});
+const TokenBody = z.object({ leaseToken: z.uuid() });
+const FailBody = TokenBody.extend({ message: z.string().min(1).max(2000), retryable: z.boolean() });
+const ProgressBody = TokenBody.extend({ metrics: EpochMetricsSchema });
+const Sha256 = z.string().regex(/^[0-9a-f]{64}$/);
+
+function leaseTokenHeader(header: string | undefined): string {
+  return parseInput(
+    z.uuid('send the lease token in the x-lease-token header'),
+    header,
+    'header.x-lease-token',
+  );
+}
+
+export const internalRoutes = new Hono<AppEnv>()
+  .use('*', requireWorker)
+  .post('/leases', async (c) => {
+    const body = parseInput(LeaseRequest, await readJson(c.req.raw), 'body');
+    const grant = await coordinatorOf(c.env).lease(body.workerId ?? c.get('workerName'), {
+      waitSeconds: body.waitSeconds,
+      ...(body.leaseSeconds === undefined ? {} : { leaseSeconds: body.leaseSeconds }),
+    });
+    return grant ? c.json(grant, 200) : c.body(null, 204);
+  })
+  .post('/jobs/:id/heartbeat', async (c) => {
+    const { leaseToken } = parseInput(TokenBody, await readJson(c.req.raw), 'body');
+    return c.json(settle(await coordinatorOf(c.env).heartbeat(c.req.param('id'), leaseToken)));
+  })
+  .post('/jobs/:id/progress', async (c) => {
+    const { leaseToken, metrics } = parseInput(ProgressBody, await readJson(c.req.raw), 'body');
+    return c.json(
+      settle(await coordinatorOf(c.env).progress(c.req.param('id'), leaseToken, metrics)),
+    );
+  })
+  .post('/jobs/:id/fail', async (c) => {
+    const body = parseInput(FailBody, await readJson(c.req.raw), 'body');
+    const job = settle(
+      await coordinatorOf(c.env).failAttempt(c.req.param('id'), body.leaseToken, {
+        message: body.message,
+        retryable: body.retryable,
+      }),
+    );
+    return c.json(job);
+  })
+  .get('/jobs/:id/dataset', async (c) => {
+    const lease = settle(
+      await coordinatorOf(c.env).checkLease(
+        c.req.param('id'),
+        leaseTokenHeader(c.req.header('x-lease-token')),
+      ),
+      'header.x-lease-token',
+    );
+    const object = await c.env.DATASETS.get(`datasets/${lease.datasetId}/manifest.json`);
+    if (!object) throw new ApiError('not_found', `dataset ${lease.datasetId} no longer exists`);
+    return new Response(object.body, { headers: { 'content-type': 'application/json' } });
+  })
+  .get('/jobs/:id/dataset/images/:sha256', async (c) => {
+    const lease = settle(
+      await coordinatorOf(c.env).checkLease(
+        c.req.param('id'),
+        leaseTokenHeader(c.req.header('x-lease-token')),
+      ),
+      'header.x-lease-token',
+    );
+    const sha = parseInput(Sha256, c.req.param('sha256'), 'path.sha256');
+    const object = await c.env.DATASETS.get(`datasets/${lease.datasetId}/images/${sha}`);
+    if (!object)
+      throw new ApiError(
+        'not_found',
+        `image ${sha} is not in dataset ${lease.datasetId}`,
+        'path.sha256',
+      );
+    return new Response(object.body, { headers: { 'content-type': 'application/octet-stream' } });
+  })
+  .post('/jobs/:id/complete', async (c) => {
+    const jobId = c.req.param('id');
+    const coordinator = coordinatorOf(c.env);
+    const contentType = c.req.header('content-type') ?? '';
+    if (!contentType.toLowerCase().startsWith('multipart/form-data')) {
+      throw new ApiError(
+        'unsupported_media_type',
+        'send leaseToken, manifest and head as multipart/form-data',
+        'header.content-type',
+      );
+    }
+    const body = await readBodyLimited(c.req.raw, MAX_HEAD_BYTES);
+    const form = await new Response(body, { headers: { 'content-type': contentType } })
+      .formData()
+      .catch(() => {
+        throw new ApiError('invalid_request', 'the multipart body could not be parsed', 'body');
+      });
+    const leaseToken = parseInput(z.uuid(), form.get('leaseToken'), 'form.leaseToken');
+    const manifestText = form.get('manifest');
+    const head = form.get('head');
+    if (typeof manifestText !== 'string')
+      throw new ApiError(
+        'invalid_request',
+        'the form needs a "manifest" JSON field',
+        'form.manifest',
+      );
+    if (!(head instanceof File))
+      throw new ApiError('invalid_request', 'the form needs a "head" file field', 'form.head');
+    let manifestJson: unknown;
+    try {
+      manifestJson = JSON.parse(manifestText);
+    } catch {
+      throw new ApiError('invalid_request', 'the manifest is not valid JSON', 'form.manifest');
+    }
+    const manifest = parseInput(HeadManifestSchema, manifestJson, 'form.manifest');
+    // Only the current lease holder may store a head (checked before anything is written).
+    const lease = settle(await coordinator.checkLease(jobId, leaseToken), 'form.leaseToken');
+    const onnx = new Uint8Array(await head.arrayBuffer());
+    const manifestBytes = new TextEncoder().encode(
+      JSON.stringify({ ...manifest, jobId, tenantId: lease.tenantId }),
+    );
+    const headId = `head_${(await sha256Hex(concatBytes([onnx, manifestBytes]))).slice(0, 32)}`;
+    const keys = headKeys(headId);
+    const meta = { customMetadata: { tenantId: lease.tenantId, jobId } };
+    await c.env.MODELS.put(keys.model, onnx, {
+      ...meta,
+      httpMetadata: { contentType: 'application/octet-stream' },
+    });
+    await c.env.MODELS.put(keys.manifest, manifestBytes, {
+      ...meta,
+      httpMetadata: { contentType: 'application/json' },
+    });
+    const done = await coordinator.complete(jobId, leaseToken, {
+      headId,
+      metrics: manifest.metrics,
+    });
+    if (!done.ok && !(await coordinator.headInUse(headId))) {
+      // The lease ended between the check and the completion: leave no orphan head behind.
+      await c.env.MODELS.delete([keys.model, keys.manifest]);
+    }
+    return c.json(settle(done, 'form.leaseToken'));
+  });

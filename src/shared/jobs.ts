@@ -1,0 +1,195 @@
+// Fine-tune jobs: the request schema with the lesson's defaults, presets, states, and the
+// shapes the edge and the GPU worker exchange.
+import { z } from 'zod';
+import { AUGMENTATION_PRESET_NAMES } from './augment.js';
+import { BACKBONE_IDS, DEFAULT_EMBEDDER } from './backbones.js';
+
+/** Every state a job can be in; `succeeded`, `failed` and `canceled` are final. */
+export const JOB_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'canceled'] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+export const FINAL_STATUSES: ReadonlySet<JobStatus> = new Set(['succeeded', 'failed', 'canceled']);
+
+/** Strategies the lesson teaches; only feature extraction runs today. */
+export const STRATEGIES = ['feature_extraction', 'fine_tune', 'full'] as const;
+export const AVAILABLE_STRATEGIES: ReadonlySet<string> = new Set(['feature_extraction']);
+
+const HeadSchema = z
+  .object({
+    type: z.enum(['linear', 'mlp']),
+    dropout: z.number().min(0).max(0.95),
+    /** Hidden units of the MLP head (ignored for linear). */
+    hiddenUnits: z.number().int().min(8).max(4096),
+  })
+  .strict();
+
+const OptimizerSchema = z
+  .object({
+    type: z.literal('adam'),
+    lr: z.number().positive().max(1),
+    weightDecay: z.number().min(0).max(1),
+  })
+  .strict();
+
+const SchedulerSchema = z.discriminatedUnion('type', [
+  z
+    .object({
+      type: z.literal('step'),
+      stepSize: z.number().int().min(1).max(1000),
+      gamma: z.number().positive().max(1),
+    })
+    .strict(),
+  z.object({ type: z.literal('none') }).strict(),
+]);
+
+const EarlyStoppingSchema = z
+  .object({ patience: z.number().int().min(1).max(100), minDelta: z.number().min(0).max(1) })
+  .strict();
+
+/** A fully specified job: what the worker runs. */
+export const FineTuneSpecSchema = z
+  .object({
+    datasetId: z.string().regex(/^ds_[A-Za-z0-9_-]{8,64}$/, 'a dataset id such as ds_…'),
+    backbone: z.enum(BACKBONE_IDS),
+    strategy: z.enum(STRATEGIES),
+    head: HeadSchema,
+    epochs: z.number().int().min(1).max(500),
+    batchSize: z.number().int().min(1).max(4096),
+    optimizer: OptimizerSchema,
+    scheduler: SchedulerSchema,
+    augmentation: z
+      .object({
+        preset: z.enum(AUGMENTATION_PRESET_NAMES),
+        /** Seeded views per training image, each embedded once. */
+        views: z.number().int().min(1).max(64),
+      })
+      .strict(),
+    labelSmoothing: z.number().min(0).max(0.5),
+    seed: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 31 - 1),
+    earlyStopping: EarlyStoppingSchema.nullable(),
+    maxAttempts: z.number().int().min(1).max(10),
+  })
+  .strict();
+export type FineTuneSpec = z.infer<typeof FineTuneSpecSchema>;
+
+type SpecDefaults = Omit<FineTuneSpec, 'datasetId'>;
+
+/**
+ * Named recipes. `lesson` is the lesson's pipeline exactly: Dropout 0.5 + Linear, Adam 1e-3,
+ * StepLR(7, 0.1), 20 epochs, batch 32, RandomResizedCrop + flip, best epoch by validation accuracy.
+ */
+export const JOB_PRESETS = {
+  lesson: {
+    backbone: DEFAULT_EMBEDDER,
+    strategy: 'feature_extraction',
+    head: { type: 'linear', dropout: 0.5, hiddenUnits: 256 },
+    epochs: 20,
+    batchSize: 32,
+    optimizer: { type: 'adam', lr: 1e-3, weightDecay: 0 },
+    scheduler: { type: 'step', stepSize: 7, gamma: 0.1 },
+    augmentation: { preset: 'lesson', views: 4 },
+    labelSmoothing: 0,
+    seed: 0,
+    earlyStopping: null,
+    maxAttempts: 3,
+  },
+} as const satisfies Record<string, SpecDefaults>;
+export type JobPreset = keyof typeof JOB_PRESETS;
+export const DEFAULT_JOB_PRESET: JobPreset = 'lesson';
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function mergeDefaults(defaults: unknown, input: unknown): unknown {
+  if (!isPlainObject(defaults) || !isPlainObject(input))
+    return input === undefined ? defaults : input;
+  // A different variant (e.g. scheduler type "none") replaces the default instead of merging.
+  if ('type' in input && input.type !== defaults.type) return input;
+  const out: Record<string, unknown> = { ...defaults };
+  for (const [key, value] of Object.entries(input)) out[key] = mergeDefaults(defaults[key], value);
+  return out;
+}
+
+/** The request body of POST /v1/fine-tunes: any subset of the spec, plus an optional preset. */
+export const FineTuneRequestSchema = z.looseObject({
+  preset: z.enum(Object.keys(JOB_PRESETS) as [JobPreset, ...JobPreset[]]).optional(),
+});
+
+/**
+ * Fills a request from its preset (default `lesson`) and validates the result strictly, so an
+ * unknown field or a bad value is named in the error.
+ *
+ * @example
+ * const spec = resolveFineTuneSpec({ datasetId: 'ds_abc12345', optimizer: { lr: 3e-4 } });
+ * // spec.optimizer = { type: 'adam', lr: 3e-4, weightDecay: 0 }, spec.epochs = 20, …
+ */
+export function resolveFineTuneSpec(request: unknown): z.ZodSafeParseResult<FineTuneSpec> {
+  const head = FineTuneRequestSchema.safeParse(request);
+  if (!head.success) return FineTuneSpecSchema.safeParse(request);
+  const { preset = DEFAULT_JOB_PRESET, ...rest } = head.data;
+  return FineTuneSpecSchema.safeParse(mergeDefaults(JOB_PRESETS[preset], rest));
+}
+
+/** Per-epoch numbers a worker reports while training. */
+export const EpochMetricsSchema = z
+  .object({
+    epoch: z.number().int().min(1),
+    epochs: z.number().int().min(1),
+    trainLoss: z.number().nonnegative(),
+    trainAccuracy: z.number().min(0).max(1),
+    valLoss: z.number().nonnegative(),
+    valAccuracy: z.number().min(0).max(1),
+    lr: z.number().nonnegative(),
+    seconds: z.number().nonnegative(),
+  })
+  .strict();
+export type EpochMetrics = z.infer<typeof EpochMetricsSchema>;
+
+/** A JSON value (what job metrics may hold). */
+export type JsonValue =
+  string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+export const JsonValueSchema: z.ZodType<JsonValue> = z.lazy(() =>
+  z.union([
+    z.string(),
+    z.number(),
+    z.boolean(),
+    z.null(),
+    z.array(JsonValueSchema),
+    z.record(z.string(), JsonValueSchema),
+  ]),
+);
+
+/** The public view of a job. */
+export interface JobView {
+  readonly id: string;
+  readonly status: JobStatus;
+  readonly datasetId: string;
+  readonly batchId: string | null;
+  readonly spec: FineTuneSpec;
+  readonly attempts: number;
+  readonly maxAttempts: number;
+  readonly progress: EpochMetrics | null;
+  readonly history: readonly EpochMetrics[];
+  readonly metrics: Record<string, JsonValue> | null;
+  readonly lastError: string | null;
+  readonly headId: string | null;
+  readonly cancelRequested: boolean;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  readonly startedAt: string | null;
+  readonly finishedAt: string | null;
+}
+
+/** What a worker gets when it leases a job. */
+export interface LeaseGrant {
+  readonly jobId: string;
+  readonly leaseToken: string;
+  readonly expiresAt: string;
+  readonly leaseSeconds: number;
+  readonly attempt: number;
+  readonly maxAttempts: number;
+  readonly spec: FineTuneSpec;
+}
