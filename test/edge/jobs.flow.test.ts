@@ -156,6 +156,20 @@ describe('a fine-tune job', () => {
     expect((await lease(worker, { waitSeconds: 0 })).status).toBe(204);
   });
 
+  it('is recorded as failed, not lost, when its message lands on the dead-letter queue', async () => {
+    const { apiKey, tenantId } = await tenant();
+    const job = await submitted(apiKey, await dataset(tenantId));
+    const dead = createMessageBatch<JobMessage>('headstart-jobs-dlq', [
+      { id: 'd1', timestamp: new Date(), attempts: 1, body: { type: 'register', jobId: job.id, tenantId } },
+    ]);
+    await handleJobsQueue(dead, env);
+    const failed = await eventually(async () => {
+      const view = asJob(await call(`/v1/fine-tunes/${job.id}`, { key: apiKey }));
+      return view.status === 'failed' ? view : undefined;
+    });
+    expect(failed.lastError).toMatch(/could not be scheduled/);
+  });
+
   it('goes back to the queue when its lease expires, and is leased again as attempt 2', async () => {
     const { apiKey, tenantId } = await tenant();
     const worker = await workerToken();
