@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules', '.wrangler', '.headstart', 'models', '.cache', 'coverage'] },
+  { ignores: ['node_modules', '.wrangler', '.headstart', 'models', '.cache', 'coverage', 'dist'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -6,6 +6,7 @@ import type { AppEnv } from './env.js';
 import { ApiError, problem, problemResponse } from './errors.js';
 import { classifyRoutes } from './routes/classify.js';
 import { modelsRoutes } from './routes/models.js';
+import { datasetsRoutes } from './routes/datasets.js';
 import { diagnosticsRoutes } from './routes/diagnostics.js';
 import { internalRoutes } from './routes/internal.js';
 import { batchesRoutes, jobsRoutes } from './routes/jobs.js';
@@ -28,6 +29,7 @@ app.use(
   rateLimit((env) => env.CLASSIFY_LIMITER, 60),
 );
 app.route('/v1/classify', classifyRoutes);
+app.route('/v1/datasets', datasetsRoutes);
 app.route('/v1/fine-tunes', jobsRoutes);
 app.route('/v1/batches', batchesRoutes);
 app.route('/internal/v1', internalRoutes);

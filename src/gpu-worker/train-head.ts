@@ -2,6 +2,7 @@
 // layer MLP), softmax cross-entropy with optional label smoothing and class weights, Adam,
 // StepLR, best epoch by validation accuracy, optional early stopping. Plain typed arrays,
 // deterministic for a given seed.
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { createRng, type Rng } from '../shared/random.js';
 
 export interface HeadConfig {
@@ -48,6 +49,8 @@ export interface HeadParams {
 
 export interface EpochResult {
   readonly epoch: number;
+  /** Which validation set (input mode) scored best this epoch. */
+  readonly valSet: number;
   readonly lr: number;
   readonly trainLoss: number;
   readonly trainAccuracy: number;
@@ -59,6 +62,8 @@ export interface EpochResult {
 export interface TrainResult {
   readonly params: HeadParams;
   readonly bestEpoch: number;
+  /** Index of the validation set the kept epoch was chosen on. */
+  readonly bestValSet: number;
   readonly history: EpochResult[];
   readonly stoppedEarly: boolean;
 }
@@ -358,15 +363,17 @@ const cloneParams = (p: HeadParams): HeadParams => ({
 
 /**
  * Trains a head and returns the parameters of its best epoch by validation accuracy (ties go to
- * the lower validation loss). `onEpoch` runs after every epoch — the caller reports progress and
- * may yield to its event loop there.
+ * the lower validation loss). With several validation sets (the same images under different
+ * input modes), the best (epoch, set) pair wins. `onEpoch` runs after every epoch — the caller
+ * reports progress there; the loop also yields to the event loop every ~20 ms so timers (the
+ * lease heartbeat) keep running during long epochs.
  *
  * @example
- * const { params, history } = await trainHead(train, val, classes, config, async (e) => report(e));
+ * const { params, history } = await trainHead(train, [val], classes, config, async (e) => report(e));
  */
 export async function trainHead(
   train: EmbeddingSet,
-  val: EmbeddingSet,
+  vals: readonly EmbeddingSet[],
   classes: number,
   cfg: TrainConfig,
   onEpoch: (result: EpochResult) => Promise<void> | void = () => undefined,
@@ -377,7 +384,8 @@ export async function trainHead(
   const adam = new Adam(tensors, cfg.weightDecay);
   const order = Int32Array.from({ length: train.n }, (_, i) => i);
   const history: EpochResult[] = [];
-  let best = { params: cloneParams(params), epoch: 1, accuracy: -1, loss: Infinity };
+  let best = { params: cloneParams(params), epoch: 1, set: 0, accuracy: -1, loss: Infinity };
+  let lastYield = performance.now();
   let sinceImprovement = 0;
   let bestForPatience = -1;
   let stoppedEarly = false;
@@ -409,10 +417,21 @@ export async function trainHead(
       adam.update([batch.grads.w1, batch.grads.b1, batch.grads.w2, batch.grads.b2], lr);
       lossSum += batch.loss * index.length;
       correct += batch.correct;
+      if (performance.now() - lastYield > 20) {
+        await yieldToEventLoop();
+        lastYield = performance.now();
+      }
     }
-    const evaluation = evaluateHead(params, val);
+    const evaluations = vals.map((val) => evaluateHead(params, val));
+    let set = 0;
+    evaluations.forEach((e, i) => {
+      const top = evaluations[set]!;
+      if (e.accuracy > top.accuracy || (e.accuracy === top.accuracy && e.loss < top.loss)) set = i;
+    });
+    const evaluation = evaluations[set]!;
     const result: EpochResult = {
       epoch,
+      valSet: set,
       lr,
       trainLoss: lossSum / train.n,
       trainAccuracy: correct / train.n,
@@ -429,6 +448,7 @@ export async function trainHead(
       best = {
         params: cloneParams(params),
         epoch,
+        set,
         accuracy: evaluation.accuracy,
         loss: evaluation.loss,
       };
@@ -446,5 +466,11 @@ export async function trainHead(
       break;
     }
   }
-  return { params: best.params, bestEpoch: best.epoch, history, stoppedEarly };
+  return {
+    params: best.params,
+    bestEpoch: best.epoch,
+    bestValSet: best.set,
+    history,
+    stoppedEarly,
+  };
 }

@@ -13,12 +13,17 @@ const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'a lowercase hex sha256');
  */
 export const PreprocessingSchema = z
   .object({
-    /** Resize so the shorter side has this many pixels, keeping the aspect ratio (floor). */
+    /**
+     * `shortest-edge`: resize so the shorter side has `shortestEdge` pixels, keeping the aspect
+     * ratio (floor), then take the centre crop. `squash`: resize the whole image to the crop
+     * size, ignoring its aspect ratio (nothing is cut off; Teachable Machine's choice).
+     */
     resize: z.object({
+      mode: z.enum(['shortest-edge', 'squash']).default('shortest-edge'),
       shortestEdge: z.number().int().min(1).max(4096),
       filter: z.literal('triangle-antialias'),
     }),
-    /** Centre crop taken from the resized image. */
+    /** Output size: the centre crop of the resized image, or the squashed size. */
     crop: z.object({
       width: z.number().int().min(1).max(4096),
       height: z.number().int().min(1).max(4096),
@@ -33,10 +38,15 @@ export const PreprocessingSchema = z
     /** How an alpha channel is removed before anything else. */
     alpha: z.literal('composite-over-white'),
   })
-  .refine((p) => p.crop.width <= p.resize.shortestEdge && p.crop.height <= p.resize.shortestEdge, {
-    message: 'the crop must fit inside the resized image',
-    path: ['crop'],
-  });
+  .refine(
+    (p) =>
+      p.resize.mode === 'squash' ||
+      (p.crop.width <= p.resize.shortestEdge && p.crop.height <= p.resize.shortestEdge),
+    {
+      message: 'the crop must fit inside the resized image',
+      path: ['crop'],
+    },
+  );
 export type Preprocessing = z.infer<typeof PreprocessingSchema>;
 
 /**
@@ -44,7 +54,7 @@ export type Preprocessing = z.infer<typeof PreprocessingSchema>;
  * [-1, 1] (x / 255 − 0.5) / 0.5 — the same as MobileNet's x / 127.5 − 1.
  */
 export const MOBILENET_PREPROCESSING: Preprocessing = {
-  resize: { shortestEdge: 256, filter: 'triangle-antialias' },
+  resize: { mode: 'shortest-edge', shortestEdge: 256, filter: 'triangle-antialias' },
   crop: { width: 224, height: 224 },
   rescaleFactor: 1 / 255,
   image_mean: [0.5, 0.5, 0.5],

@@ -6,9 +6,20 @@ import { resample, type SampleGrid } from './resample.js';
 /**
  * The grid that resizes the shorter side to `resize.shortestEdge` (other side floored, as
  * torchvision does) and then takes the centre `crop` — computed in one pass, without
- * materialising the resized image.
+ * materialising the resized image. In `squash` mode the whole image maps onto the crop size.
  */
 export function centreCropGrid(width: number, height: number, p: Preprocessing): SampleGrid {
+  if (p.resize.mode === 'squash') {
+    const { width: outWidth, height: outHeight } = p.crop;
+    return {
+      outWidth,
+      outHeight,
+      scaleX: width / outWidth,
+      scaleY: height / outHeight,
+      offsetX: 0,
+      offsetY: 0,
+    };
+  }
   const edge = p.resize.shortestEdge;
   const resizedW = width <= height ? edge : Math.max(edge, Math.floor((edge * width) / height));
   const resizedH = width <= height ? Math.max(edge, Math.floor((edge * height) / width)) : edge;

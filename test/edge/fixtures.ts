@@ -4,7 +4,12 @@ import { z } from 'zod';
 import { backboneKeys } from '../../src/shared/backbones.js';
 
 async function fetchFixture(path: string): Promise<Response> {
-  const res = await env.FIXTURES.fetch(`http://fixtures/${path}`);
+  // Miniflare's loopback server may close a connection idle for ~5 s just as workerd reuses it
+  // ("Network connection lost"); a GET of a file is safe to repeat once.
+  const res = await env.FIXTURES.fetch(`http://fixtures/${path}`).catch((err: unknown) => {
+    if (!String(err).includes('Network connection lost')) throw err;
+    return env.FIXTURES.fetch(`http://fixtures/${path}`);
+  });
   if (!res.ok) throw new Error(`fixture ${path}: ${res.status} ${await res.text()}`);
   return res;
 }

@@ -3,6 +3,7 @@ import { SELF, applyD1Migrations, reset } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { newId } from '../../src/shared/secrets.js';
 import { createTenant, createWorkerToken } from '../../src/shared/tenants.js';
+import { DatasetManifestSchema } from '../../src/shared/datasets.js';
 import type { JobView, LeaseGrant } from '../../src/shared/jobs.js';
 
 export async function tenant(name = 'acme') {
@@ -19,10 +20,19 @@ export async function dataset(tenantId: string): Promise<string> {
   )
     .bind(id, tenantId, new Date().toISOString())
     .run();
-  await env.DATASETS.put(
-    `datasets/${id}/manifest.json`,
-    JSON.stringify({ id, classes: ['a', 'b'] }),
-  );
+  const manifest = DatasetManifestSchema.parse({
+    formatVersion: 1,
+    id,
+    tenant: tenantId,
+    createdAt: new Date().toISOString(),
+    classes: ['a', 'b'],
+    split: { source: 'archive' },
+    images: { train: [], val: [] },
+    counts: { train: { a: 0, b: 0 }, val: { a: 0, b: 0 } },
+    rejected: [],
+    ignored: 0,
+  });
+  await env.DATASETS.put(`datasets/${id}/manifest.json`, JSON.stringify(manifest));
   return id;
 }
 

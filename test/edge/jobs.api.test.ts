@@ -232,13 +232,11 @@ describe('validation', () => {
     expect(deep.status).toBe(400);
   });
 
-  it('uses the lesson recipe as the default preset', async () => {
+  it('fills a job from the headstart preset by default, and from the lesson preset on request', async () => {
     const { apiKey, tenantId } = await tenant();
-    const job = asJob(
-      await call('/v1/fine-tunes', { key: apiKey, json: { datasetId: await dataset(tenantId) } }),
-    );
-    expect(job.spec).toEqual({
-      datasetId: job.datasetId,
+    const datasetId = await dataset(tenantId);
+    const lesson = {
+      datasetId,
       backbone: 'mobilenet-v2-0.35',
       strategy: 'feature_extraction',
       head: { type: 'linear', dropout: 0.5, hiddenUnits: 256 },
@@ -246,12 +244,24 @@ describe('validation', () => {
       batchSize: 32,
       optimizer: { type: 'adam', lr: 1e-3, weightDecay: 0 },
       scheduler: { type: 'step', stepSize: 7, gamma: 0.1 },
+      inputMode: 'crop',
       augmentation: { preset: 'lesson', views: 4 },
       labelSmoothing: 0,
       seed: 0,
       earlyStopping: null,
       maxAttempts: 3,
+    };
+    const byDefault = asJob(await call('/v1/fine-tunes', { key: apiKey, json: { datasetId } }));
+    expect(byDefault.spec).toEqual({
+      ...lesson,
+      inputMode: 'auto',
+      optimizer: { type: 'adam', lr: 3e-3, weightDecay: 0 },
+      augmentation: { preset: 'lesson', views: 3 },
     });
+    const asLesson = asJob(
+      await call('/v1/fine-tunes', { key: apiKey, json: { datasetId, preset: 'lesson' } }),
+    );
+    expect(asLesson.spec).toEqual(lesson);
   });
 });
 

@@ -160,7 +160,12 @@ describe('a fine-tune job', () => {
     const { apiKey, tenantId } = await tenant();
     const job = await submitted(apiKey, await dataset(tenantId));
     const dead = createMessageBatch<JobMessage>('headstart-jobs-dlq', [
-      { id: 'd1', timestamp: new Date(), attempts: 1, body: { type: 'register', jobId: job.id, tenantId } },
+      {
+        id: 'd1',
+        timestamp: new Date(),
+        attempts: 1,
+        body: { type: 'register', jobId: job.id, tenantId },
+      },
     ]);
     await handleJobsQueue(dead, env);
     const failed = await eventually(async () => {

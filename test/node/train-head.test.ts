@@ -90,7 +90,7 @@ describe('trainHead', () => {
     const train = blobs(200, 16, 4, 11);
     const val = blobs(80, 16, 4, 12);
     const before = evaluateHead(initHead('linear', 16, 0, 4, createRng(3)), val);
-    const result = await trainHead(train, val, 4, config());
+    const result = await trainHead(train, [val], 4, config());
     const after = evaluateHead(result.params, val);
     expect(result.history).toHaveLength(20);
     expect(result.history.at(-1)!.trainLoss).toBeLessThan(result.history[0]!.trainLoss);
@@ -103,7 +103,7 @@ describe('trainHead', () => {
   it('trains an MLP head too', async () => {
     const result = await trainHead(
       blobs(120, 8, 3, 21),
-      blobs(60, 8, 3, 22),
+      [blobs(60, 8, 3, 22)],
       3,
       config({ head: { type: 'mlp', dropout: 0.2, hiddenUnits: 16 } }),
     );
@@ -113,18 +113,27 @@ describe('trainHead', () => {
   it('is deterministic for a seed and differs across seeds', async () => {
     const train = blobs(64, 8, 2, 31, 3);
     const val = blobs(32, 8, 2, 32, 3);
-    const a = await trainHead(train, val, 2, config({ epochs: 3 }));
-    const b = await trainHead(train, val, 2, config({ epochs: 3 }));
-    const c = await trainHead(train, val, 2, config({ epochs: 3, seed: 4 }));
+    const a = await trainHead(train, [val], 2, config({ epochs: 3 }));
+    const b = await trainHead(train, [val], 2, config({ epochs: 3 }));
+    const c = await trainHead(train, [val], 2, config({ epochs: 3, seed: 4 }));
     expect(Array.from(a.params.w1)).toEqual(Array.from(b.params.w1));
     expect(Array.from(a.params.w1)).not.toEqual(Array.from(c.params.w1));
+  });
+
+  it('picks the validation set (input mode) on which the head scores best', async () => {
+    const train = blobs(200, 16, 4, 11);
+    const good = blobs(80, 16, 4, 12);
+    const noisy = blobs(80, 16, 4, 13, 6);
+    const result = await trainHead(train, [noisy, good], 4, config());
+    expect(result.bestValSet).toBe(1);
+    expect(result.history.every((h) => h.valSet === 1)).toBe(true);
   });
 
   it('stops early when validation accuracy stops improving', async () => {
     const data = blobs(60, 4, 2, 41, 0.1);
     const result = await trainHead(
       data,
-      data,
+      [data],
       2,
       config({ epochs: 50, earlyStopping: { patience: 3, minDelta: 0 } }),
     );

@@ -17,6 +17,7 @@ import { importBackbones } from '../../scripts/models/import.js';
 import { DATASETS_DIR, MODELS_SOURCE, TEST_CACHE, TEST_MODELS } from './paths.js';
 import { parityPhotos } from './photos.js';
 import { decodeFile } from '../../src/gpu-worker/decode.js';
+import { writeDatasetFixtures } from './zip-writer.js';
 
 const bytes = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
@@ -73,6 +74,7 @@ export default async function setup(): Promise<void> {
     JSON.stringify({ images: index, outputs }, null, 2),
   );
   await writeImageVariants(path.join(TEST_CACHE, 'images'));
+  await writeDatasetFixtures(path.join(TEST_CACHE, 'datasets'));
 }
 
 /** One real photo in every encoding the edge must handle (and some it must refuse). */

@@ -2,6 +2,8 @@
 // the dataset of a job the caller currently holds. Worker tokens only; nothing else reaches here.
 import { Hono } from 'hono';
 import { z } from 'zod';
+import { ModelIdSchema } from '../../shared/api.js';
+import { backboneKeys } from '../../shared/backbones.js';
 import { concatBytes } from '../../shared/bytes.js';
 import { sha256Hex } from '../../shared/fingerprint.js';
 import { HeadManifestSchema, headKeys } from '../../shared/heads.js';
@@ -45,6 +47,17 @@ export const internalRoutes = new Hono<AppEnv>()
       ...(body.leaseSeconds === undefined ? {} : { leaseSeconds: body.leaseSeconds }),
     });
     return grant ? c.json(grant, 200) : c.body(null, 204);
+  })
+  .get('/backbones/:id/:file{manifest\\.json|model\\.onnx}', async (c) => {
+    const id = parseInput(ModelIdSchema, c.req.param('id'), 'path.id');
+    const keys = backboneKeys(id);
+    const object = await c.env.MODELS.get(
+      c.req.param('file') === 'manifest.json' ? keys.manifest : keys.model,
+    );
+    if (!object) throw new ApiError('not_found', `no backbone ${id}`, 'path.id');
+    return new Response(object.body, {
+      headers: { 'content-type': object.httpMetadata?.contentType ?? 'application/octet-stream' },
+    });
   })
   .post('/jobs/:id/heartbeat', async (c) => {
     const { leaseToken } = parseInput(TokenBody, await readJson(c.req.raw), 'body');

@@ -1,0 +1,218 @@
+// Dataset routes: upload a zip in ImageFolder layout, add single images, read, list, delete.
+// Records (ownership, status, counts) live in D1; archives, images and manifests in R2.
+import { Hono } from 'hono';
+import { z } from 'zod';
+import {
+  DEFAULT_DATASET_LIMITS,
+  SplitSpecSchema,
+  datasetKeys,
+  type DatasetManifest,
+} from '../../shared/datasets.js';
+import { newId } from '../../shared/secrets.js';
+import { rateLimit, requireTenant } from '../auth/middleware.js';
+import { ingestArchive } from '../datasets/ingest.js';
+import { addImage, deleteDataset, getDatasetManifest, parseDatasetId } from '../datasets/store.js';
+import type { AppEnv } from '../env.js';
+import { ApiError } from '../errors.js';
+import { readBodyLimited } from '../http/body.js';
+import { parseInput } from '../http/validate.js';
+
+const ARCHIVE_TYPES = new Set([
+  'application/zip',
+  'application/x-zip-compressed',
+  'application/octet-stream',
+]);
+
+const UploadQuery = z.object({
+  name: z.string().min(1).max(200).optional(),
+  seed: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 31 - 1)
+    .optional(),
+  valFraction: z.coerce.number().gt(0).lt(1).optional(),
+});
+
+const ListQuery = z.object({ limit: z.coerce.number().int().min(1).max(100).default(50) });
+
+/** The report a client sees: everything but the per-image list. */
+function report(manifest: DatasetManifest, name: string) {
+  const { images, tenant: _tenant, ...rest } = manifest;
+  return { ...rest, name, imageCount: { train: images.train.length, val: images.val.length } };
+}
+
+async function ownedDataset(
+  db: D1Database,
+  tenantId: string,
+  id: string,
+): Promise<{ name: string; status: string }> {
+  const row = await db
+    .prepare('SELECT name, status FROM datasets WHERE id = ? AND tenant_id = ?')
+    .bind(parseDatasetId(id, 'path.id'), tenantId)
+    .first<{ name: string; status: string }>();
+  if (!row) throw new ApiError('not_found', `no dataset ${id}`, 'path.id');
+  return row;
+}
+
+/** Streams the request body into R2 without holding it, refusing more bytes than declared or allowed. */
+async function storeArchive(bucket: R2Bucket, key: string, request: Request): Promise<void> {
+  const declared = Number(request.headers.get('content-length') ?? 'NaN');
+  const max = DEFAULT_DATASET_LIMITS.maxArchiveBytes;
+  if (!Number.isFinite(declared) || declared <= 0) {
+    throw new ApiError(
+      'invalid_request',
+      'send the archive with a Content-Length header',
+      'header.content-length',
+    );
+  }
+  if (declared > max)
+    throw new ApiError('archive_too_large', `the archive is larger than ${max} bytes`, 'body');
+  if (!request.body) throw new ApiError('invalid_request', 'the request has no body', 'body');
+  // R2 needs the length up front; FixedLengthStream also errors if the client sends more or less.
+  const { readable, writable } = new FixedLengthStream(declared);
+  const piping = request.body.pipeTo(writable);
+  try {
+    await Promise.all([
+      bucket.put(key, readable, { httpMetadata: { contentType: 'application/zip' } }),
+      piping,
+    ]);
+  } catch {
+    await bucket.delete(key);
+    throw new ApiError(
+      'invalid_request',
+      'the upload ended before Content-Length bytes arrived',
+      'body',
+    );
+  }
+}
+
+export const datasetsRoutes = new Hono<AppEnv>()
+  .use('*', requireTenant)
+  .post(
+    '/',
+    rateLimit((env) => env.SUBMIT_LIMITER, 60),
+    async (c) => {
+      const contentType = (c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+      if (!ARCHIVE_TYPES.has(contentType)) {
+        throw new ApiError(
+          'unsupported_media_type',
+          'send the dataset as application/zip',
+          'header.content-type',
+        );
+      }
+      const query = parseInput(UploadQuery, c.req.query(), 'query');
+      const tenantId = c.get('tenantId');
+      const id = newId('ds');
+      const name = query.name ?? id;
+      const keys = datasetKeys(id);
+      await c.env.DB.prepare(
+        "INSERT INTO datasets (id, tenant_id, name, status, created_at) VALUES (?, ?, ?, 'ingesting', ?)",
+      )
+        .bind(id, tenantId, name, new Date().toISOString())
+        .run();
+      try {
+        await storeArchive(c.env.DATASETS, keys.archive, c.req.raw);
+        const split = SplitSpecSchema.partial().parse({
+          seed: query.seed,
+          valFraction: query.valFraction,
+        });
+        const manifest = await ingestArchive(c.env.DATASETS, {
+          tenant: tenantId,
+          datasetId: id,
+          archiveKey: keys.archive,
+          split,
+        });
+        const images = manifest.images.train.length + manifest.images.val.length;
+        await c.env.DB.prepare(
+          "UPDATE datasets SET status = 'ready', image_count = ?, class_count = ? WHERE id = ?",
+        )
+          .bind(images, manifest.classes.length, id)
+          .run();
+        return c.json(report(manifest, name), 201);
+      } catch (err) {
+        await c.env.DB.prepare('DELETE FROM datasets WHERE id = ?').bind(id).run();
+        throw err;
+      }
+    },
+  )
+  .get('/', async (c) => {
+    const { limit } = parseInput(ListQuery, c.req.query(), 'query');
+    const { results } = await c.env.DB.prepare(
+      "SELECT id, name, image_count AS imageCount, class_count AS classCount, created_at AS createdAt FROM datasets WHERE tenant_id = ? AND status = 'ready' ORDER BY created_at DESC LIMIT ?",
+    )
+      .bind(c.get('tenantId'), limit)
+      .all();
+    return c.json({ datasets: results });
+  })
+  .get('/:id', async (c) => {
+    const id = c.req.param('id');
+    const record = await ownedDataset(c.env.DB, c.get('tenantId'), id);
+    if (record.status !== 'ready')
+      throw new ApiError('conflict', `dataset ${id} is still being ingested`, 'path.id');
+    return c.json(report(await getDatasetManifest(c.env.DATASETS, id, 'path.id'), record.name));
+  })
+  .post(
+    '/:id/images',
+    rateLimit((env) => env.SUBMIT_LIMITER, 60),
+    async (c) => {
+      const id = c.req.param('id');
+      await ownedDataset(c.env.DB, c.get('tenantId'), id);
+      const contentType = c.req.header('content-type') ?? '';
+      if (!contentType.toLowerCase().startsWith('multipart/form-data')) {
+        throw new ApiError(
+          'unsupported_media_type',
+          'send image, label and split as multipart/form-data',
+          'header.content-type',
+        );
+      }
+      const body = await readBodyLimited(
+        c.req.raw,
+        DEFAULT_DATASET_LIMITS.maxImageBytes + 64 * 1024,
+      );
+      const form = await new Response(body, { headers: { 'content-type': contentType } })
+        .formData()
+        .catch(() => {
+          throw new ApiError('invalid_request', 'the multipart body could not be parsed', 'body');
+        });
+      const image = form.get('image');
+      const label = form.get('label');
+      const split = form.get('split') ?? 'train';
+      if (!(image instanceof File))
+        throw new ApiError('invalid_request', 'the form needs an "image" file field', 'form.image');
+      if (typeof label !== 'string')
+        throw new ApiError('invalid_request', 'the form needs a "label" field', 'form.label');
+      if (typeof split !== 'string')
+        throw new ApiError('invalid_request', '"split" must be train or val', 'form.split');
+      const result = await addImage(c.env.DATASETS, id, {
+        split,
+        label,
+        bytes: new Uint8Array(await image.arrayBuffer()),
+      }).catch((err: unknown) => {
+        // The store names plain fields; in this request they are form fields.
+        if (err instanceof ApiError && err.field && !err.field.includes('.')) {
+          throw new ApiError(
+            err.code,
+            err.message,
+            `form.${err.field === 'body' ? 'image' : err.field}`,
+            err.headers,
+          );
+        }
+        throw err;
+      });
+      const total =
+        Object.values(result.counts.train).reduce((a, b) => a + b, 0) +
+        Object.values(result.counts.val).reduce((a, b) => a + b, 0);
+      await c.env.DB.prepare('UPDATE datasets SET image_count = ?, class_count = ? WHERE id = ?')
+        .bind(total, Object.keys(result.counts.train).length, id)
+        .run();
+      return c.json(result, result.added ? 201 : 200);
+    },
+  )
+  .delete('/:id', async (c) => {
+    const id = c.req.param('id');
+    await ownedDataset(c.env.DB, c.get('tenantId'), id);
+    await deleteDataset(c.env.DATASETS, id);
+    await c.env.DB.prepare('DELETE FROM datasets WHERE id = ?').bind(id).run();
+    return c.body(null, 204);
+  });

@@ -1,0 +1,55 @@
+// Embeddings on disk, keyed by (backbone fingerprint, image sha256, view): epochs, retries and
+// every job of a sweep over the same dataset reuse them instead of running the backbone again.
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { sha256Hex } from '../shared/fingerprint.js';
+
+/**
+ * @example
+ * const cache = new EmbeddingCache('.cache/worker', manifest.fingerprint, 1280);
+ * const hit = await cache.get(imageSha, viewKey(view)); // Float32Array | undefined
+ */
+export class EmbeddingCache {
+  private readonly root: string;
+  hits = 0;
+  misses = 0;
+
+  constructor(
+    cacheDir: string,
+    fingerprint: string,
+    private readonly dim: number,
+  ) {
+    this.root = path.join(cacheDir, 'embeddings', fingerprint.slice(0, 32));
+  }
+
+  private async file(imageSha: string, view: string): Promise<string> {
+    const viewHash = (await sha256Hex(new TextEncoder().encode(view))).slice(0, 24);
+    return path.join(this.root, imageSha.slice(0, 2), `${imageSha}-${viewHash}.f32`);
+  }
+
+  async get(imageSha: string, view: string): Promise<Float32Array | undefined> {
+    try {
+      const bytes = await readFile(await this.file(imageSha, view));
+      if (bytes.byteLength !== this.dim * 4) return undefined;
+      this.hits++;
+      return new Float32Array(
+        bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength),
+      );
+    } catch {
+      this.misses++;
+      return undefined;
+    }
+  }
+
+  /** Stores atomically (write then rename), so a crash never leaves a torn entry. */
+  async put(imageSha: string, view: string, embedding: Float32Array): Promise<void> {
+    const file = await this.file(imageSha, view);
+    await mkdir(path.dirname(file), { recursive: true });
+    const tmp = `${file}.${process.pid}.tmp`;
+    await writeFile(
+      tmp,
+      new Uint8Array(embedding.buffer, embedding.byteOffset, embedding.byteLength),
+    );
+    await rename(tmp, file);
+  }
+}

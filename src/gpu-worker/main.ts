@@ -1,0 +1,43 @@
+// GPU worker entry point: configuration, execution provider, the lease loop, clean shutdown.
+import { BackboneStore } from './backbones.js';
+import { loadWorkerConfig } from './config.js';
+import { EdgeClient } from './edge-client.js';
+import { chooseProvider, probeProviders } from './embed.js';
+import { WorkerLoop } from './loop.js';
+
+const log = (message: string) => console.log(`[worker] ${message}`);
+
+async function main(): Promise<void> {
+  const config = loadWorkerConfig(process.env);
+  const choice = chooseProvider(config.provider, probeProviders());
+  log(
+    `execution provider: ${choice.provider} (${choice.reason}); ${config.concurrency} job(s) at a time; edge ${config.edgeUrl}`,
+  );
+  const edge = new EdgeClient({ baseUrl: config.edgeUrl, token: config.workerToken });
+  const backbones = new BackboneStore(edge, {
+    cacheDir: config.cacheDir,
+    provider: choice.provider,
+    threads: config.threads,
+  });
+  const loop = new WorkerLoop({
+    edge,
+    backbones,
+    workerId: config.workerId,
+    concurrency: config.concurrency,
+    leaseSeconds: config.leaseSeconds,
+    cacheDir: config.cacheDir,
+    producerVersion: process.env.npm_package_version ?? 'dev',
+    log,
+  });
+  const stop = () => loop.stop({ graceSeconds: Math.max(5, config.leaseSeconds / 2) });
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+  await loop.run();
+  await backbones.close();
+  log(`stopped after ${loop.completed} completed and ${loop.failed} failed job(s)`);
+}
+
+main().catch((err: unknown) => {
+  console.error(`[worker] ${err instanceof Error ? err.message : String(err)}`);
+  process.exitCode = 1;
+});

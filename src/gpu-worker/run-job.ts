@@ -1,0 +1,395 @@
+// One fine-tune job, start to finish: dataset → decoded images → seeded views → embeddings
+// (cached) → head training → evaluation → ONNX head + manifest → completion at the edge.
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import {
+  AUGMENTATION_PRESETS,
+  AugmentationSchema,
+  CENTRE_VIEW,
+  renderView,
+  trainingViews,
+  viewKey,
+  type ViewParams,
+} from '../shared/augment.js';
+import {
+  DatasetManifestSchema,
+  type DatasetImage,
+  type DatasetManifest,
+} from '../shared/datasets.js';
+import { HEAD_FORMAT_VERSION } from '../shared/heads.js';
+import type { EpochMetrics, FineTuneSpec, LeaseGrant } from '../shared/jobs.js';
+import type { Preprocessing } from '../shared/manifest.js';
+import type { BackboneStore } from './backbones.js';
+import { decodeFile } from './decode.js';
+import type { EdgeClient } from './edge-client.js';
+import { EmbeddingCache } from './embedding-cache.js';
+import { evaluatePredictions } from './evaluate.js';
+import { HEAD_INPUT, exportHeadOnnx } from './export-head.js';
+import { headLogits, trainHead, type EmbeddingSet, type EpochResult } from './train-head.js';
+
+/** The job cannot succeed however often it is retried (a bad dataset): fail it at once. */
+export class PermanentJobError extends Error {
+  override name = 'PermanentJobError';
+}
+
+/** The user canceled the job; the worker stops and acknowledges. */
+export class JobCanceledError extends Error {
+  override name = 'JobCanceledError';
+}
+
+export interface JobRunContext {
+  readonly edge: EdgeClient;
+  readonly backbones: BackboneStore;
+  readonly cacheDir: string;
+  readonly producerVersion: string;
+  readonly log: (message: string) => void;
+}
+
+export interface JobTimings {
+  fetchSeconds: number;
+  preprocessSeconds: number;
+  embedSeconds: number;
+  trainSeconds: number;
+  exportSeconds: number;
+  totalSeconds: number;
+  embeddings: number;
+  cachedEmbeddings: number;
+}
+
+export interface JobOutcome {
+  readonly headId: string;
+  readonly inputMode: 'crop' | 'squash';
+  readonly valAccuracy: number;
+  readonly bestEpoch: number;
+  readonly timings: JobTimings;
+}
+
+/** Images fetched at once from the edge. */
+const FETCH_CONCURRENCY = 8;
+/** Images per backbone run. */
+const EMBED_BATCH = 32;
+
+const seconds = (since: number) => (performance.now() - since) / 1000;
+
+type InputMode = 'crop' | 'squash';
+
+/** One embedding to make: a view of the image under an input mode. */
+interface ModeView {
+  readonly mode: InputMode;
+  readonly view: ViewParams;
+  /** Cache key: centre views differ by mode, augmented crops do not. */
+  readonly key: string;
+}
+
+const modesOf = (spec: FineTuneSpec): InputMode[] =>
+  spec.inputMode === 'auto' ? ['crop', 'squash'] : [spec.inputMode];
+
+function modePreprocessing(base: Preprocessing, mode: InputMode): Preprocessing {
+  return {
+    ...base,
+    resize: { ...base.resize, mode: mode === 'crop' ? 'shortest-edge' : 'squash' },
+  };
+}
+
+/** The views an image is embedded under: a centre view per input mode, plus seeded augmentations for training. */
+function viewsFor(image: DatasetImage, split: 'train' | 'val', spec: FineTuneSpec): ModeView[] {
+  const centres = modesOf(spec).map((mode) => ({
+    mode,
+    view: CENTRE_VIEW,
+    key: `mode=${mode};${viewKey(CENTRE_VIEW)}`,
+  }));
+  if (split === 'val' || spec.augmentation.preset === 'none' || spec.augmentation.views === 0)
+    return centres;
+  const aug = AugmentationSchema.parse(AUGMENTATION_PRESETS[spec.augmentation.preset]);
+  const extra = trainingViews(image.width, image.height, aug, {
+    seed: spec.seed,
+    imageKey: image.sha256,
+    count: spec.augmentation.views,
+  });
+  // Augmented crop boxes are squashed into the input size whatever the mode: one embedding serves all.
+  return [
+    ...centres,
+    ...extra.map((view) => ({ mode: modesOf(spec)[0]!, view, key: viewKey(view) })),
+  ];
+}
+
+interface Slot {
+  readonly image: DatasetImage;
+  readonly split: 'train' | 'val';
+  readonly views: ModeView[];
+  readonly embeddings: (Float32Array | undefined)[];
+}
+
+/**
+ * Embeds every (image, view) not already cached. Fetching runs ahead, decoding and
+ * preprocessing happen on this thread while onnxruntime runs the previous batch on its own.
+ */
+async function embedAll(
+  ctx: JobRunContext,
+  grant: LeaseGrant,
+  slots: Slot[],
+  cache: EmbeddingCache,
+  embed: (batch: Float32Array[]) => Promise<Float32Array[]>,
+  signal: AbortSignal,
+  timings: JobTimings,
+): Promise<void> {
+  const { preprocessing } = await ctx.backbones.manifest(grant.spec.backbone);
+  const byMode = {
+    crop: modePreprocessing(preprocessing, 'crop'),
+    squash: modePreprocessing(preprocessing, 'squash'),
+  };
+  const work: { slot: Slot; view: number }[] = [];
+  for (const slot of slots) {
+    for (const [i, view] of slot.views.entries()) {
+      const hit = await cache.get(slot.image.sha256, view.key);
+      if (hit) slot.embeddings[i] = hit;
+      else work.push({ slot, view: i });
+    }
+  }
+  timings.cachedEmbeddings = cache.hits;
+  timings.embeddings = work.length;
+  const toFetch = [...new Set(work.map((w) => w.slot))];
+  const fetches = new Map<Slot, Promise<Uint8Array>>();
+  const fetchOf = (i: number) => {
+    const slot = toFetch[i]!;
+    let p = fetches.get(slot);
+    if (!p) {
+      const started = performance.now();
+      p = ctx.edge.datasetImage(grant.jobId, grant.leaseToken, slot.image.sha256).then((bytes) => {
+        timings.fetchSeconds += seconds(started);
+        return bytes;
+      });
+      p.catch(() => undefined);
+      fetches.set(slot, p);
+    }
+    return p;
+  };
+
+  let batch: { slot: Slot; view: number; tensor: Float32Array }[] = [];
+  let inFlight: Promise<void> = Promise.resolve();
+  const flush = () => {
+    const current = batch;
+    batch = [];
+    const previous = inFlight;
+    inFlight = (async () => {
+      await previous;
+      const started = performance.now();
+      const out = await embed(current.map((b) => b.tensor));
+      timings.embedSeconds += seconds(started);
+      await Promise.all(
+        current.map(async (b, i) => {
+          b.slot.embeddings[b.view] = out[i]!;
+          await cache.put(b.slot.image.sha256, b.slot.views[b.view]!.key, out[i]!);
+        }),
+      );
+    })();
+  };
+
+  for (let i = 0; i < toFetch.length; i++) {
+    for (let ahead = i; ahead < Math.min(toFetch.length, i + FETCH_CONCURRENCY); ahead++)
+      void fetchOf(ahead);
+    if (signal.aborted) throw new JobCanceledError('the job was canceled');
+    const slot = toFetch[i]!;
+    const bytes = await fetchOf(i);
+    fetches.delete(slot);
+    const started = performance.now();
+    let image;
+    try {
+      image = decodeFile(bytes);
+    } catch (err) {
+      throw new PermanentJobError(
+        `image ${slot.image.path} (${slot.image.sha256.slice(0, 12)}…) cannot be decoded: ${(err as Error).message}`,
+      );
+    }
+    for (const w of work) {
+      if (w.slot !== slot) continue;
+      const { view, mode } = slot.views[w.view]!;
+      batch.push({ slot, view: w.view, tensor: renderView(image, view, byMode[mode]) });
+    }
+    timings.preprocessSeconds += seconds(started);
+    if (batch.length >= EMBED_BATCH) flush();
+    // Let timers (heartbeats) and I/O run between images.
+    await yieldToEventLoop();
+  }
+  if (batch.length > 0) flush();
+  await inFlight;
+}
+
+function embeddingSet(
+  slots: Slot[],
+  labelIndex: Map<string, number>,
+  dim: number,
+  only?: InputMode,
+): EmbeddingSet & { ids: string[] } {
+  const keep = (v: ModeView) => only === undefined || (v.mode === only && v.view === CENTRE_VIEW);
+  const rows = slots.reduce((n, s) => n + s.views.filter(keep).length, 0);
+  const x = new Float32Array(rows * dim);
+  const y = new Int32Array(rows);
+  const ids: string[] = [];
+  let r = 0;
+  for (const slot of slots) {
+    for (const [i, e] of slot.embeddings.entries()) {
+      if (!keep(slot.views[i]!)) continue;
+      if (!e) throw new Error(`missing embedding for ${slot.image.sha256}`);
+      x.set(e, r * dim);
+      y[r] = labelIndex.get(slot.image.label)!;
+      ids.push(slot.image.sha256);
+      r++;
+    }
+  }
+  return { x, y, n: rows, dim, ids };
+}
+
+function checkDataset(manifest: DatasetManifest): void {
+  if (manifest.classes.length < 2)
+    throw new PermanentJobError(
+      `the dataset has ${manifest.classes.length} class(es); a classifier needs at least 2`,
+    );
+  if (manifest.images.val.length === 0)
+    throw new PermanentJobError(
+      'the dataset has no validation images to choose the best epoch with',
+    );
+  for (const c of manifest.classes) {
+    if ((manifest.counts.train[c] ?? 0) === 0)
+      throw new PermanentJobError(`class "${c}" has no training images`);
+  }
+}
+
+/**
+ * Runs a leased job and completes it at the edge. Throws PermanentJobError for a dataset that
+ * cannot work, JobCanceledError when `signal` aborts, anything else for a retryable failure.
+ *
+ * @example
+ * const outcome = await runJob(ctx, grant, controller.signal, (m) => edge.progress(grant.jobId, grant.leaseToken, m));
+ */
+export async function runJob(
+  ctx: JobRunContext,
+  grant: LeaseGrant,
+  signal: AbortSignal,
+  onEpoch: (metrics: EpochMetrics) => Promise<void>,
+): Promise<JobOutcome> {
+  const started = performance.now();
+  const spec = grant.spec;
+  const timings: JobTimings = {
+    fetchSeconds: 0,
+    preprocessSeconds: 0,
+    embedSeconds: 0,
+    trainSeconds: 0,
+    exportSeconds: 0,
+    totalSeconds: 0,
+    embeddings: 0,
+    cachedEmbeddings: 0,
+  };
+  const parsed = DatasetManifestSchema.safeParse(
+    await ctx.edge.datasetManifest(grant.jobId, grant.leaseToken),
+  );
+  if (!parsed.success)
+    throw new PermanentJobError(
+      `the dataset manifest is invalid: ${parsed.error.issues[0]?.message ?? 'unknown'}`,
+    );
+  const dataset = parsed.data;
+  checkDataset(dataset);
+  const backbone = await ctx.backbones.manifest(spec.backbone);
+  const embedder = await ctx.backbones.embedder(spec.backbone);
+  const cache = new EmbeddingCache(ctx.cacheDir, backbone.fingerprint, backbone.embeddingDim);
+  const slots: Slot[] = [
+    ...dataset.images.train.map((image) => ({ image, split: 'train' as const })),
+    ...dataset.images.val.map((image) => ({ image, split: 'val' as const })),
+  ].map(({ image, split }) => {
+    const views = viewsFor(image, split, spec);
+    return { image, split, views, embeddings: new Array<Float32Array | undefined>(views.length) };
+  });
+  await embedAll(ctx, grant, slots, cache, embedder, signal, timings);
+
+  const labelIndex = new Map(dataset.classes.map((c, i) => [c, i]));
+  const train = embeddingSet(
+    slots.filter((s) => s.split === 'train'),
+    labelIndex,
+    backbone.embeddingDim,
+  );
+  const modes = modesOf(spec);
+  const vals = modes.map((mode) =>
+    embeddingSet(
+      slots.filter((s) => s.split === 'val'),
+      labelIndex,
+      backbone.embeddingDim,
+      mode,
+    ),
+  );
+  ctx.log(
+    `job ${grant.jobId}: ${train.n} training and ${vals.length} × ${vals[0]!.n} validation embeddings (${timings.cachedEmbeddings} from cache)`,
+  );
+
+  const trainStart = performance.now();
+  const result = await trainHead(
+    train,
+    vals,
+    dataset.classes.length,
+    {
+      head: spec.head,
+      epochs: spec.epochs,
+      batchSize: spec.batchSize,
+      lr: spec.optimizer.lr,
+      weightDecay: spec.optimizer.weightDecay,
+      scheduler: spec.scheduler,
+      labelSmoothing: spec.labelSmoothing,
+      earlyStopping: spec.earlyStopping,
+      seed: spec.seed,
+    },
+    async (epoch: EpochResult) => {
+      if (signal.aborted) throw new JobCanceledError('the job was canceled');
+      const { valSet: _valSet, ...metrics } = epoch;
+      await onEpoch({ ...metrics, epochs: spec.epochs });
+    },
+  );
+  timings.trainSeconds = seconds(trainStart);
+
+  const exportStart = performance.now();
+  const mode = modes[result.bestValSet]!;
+  const val = vals[result.bestValSet]!;
+  const evaluation = evaluatePredictions(
+    headLogits(result.params, val.x, val.n),
+    val.y,
+    dataset.classes,
+    val.ids,
+  );
+  const onnx = exportHeadOnnx(result.params, {
+    producerVersion: ctx.producerVersion,
+    docString: `head for ${spec.backbone} on ${dataset.id}`,
+  });
+  const best = result.history[result.bestEpoch - 1]!;
+  timings.exportSeconds = seconds(exportStart);
+  timings.totalSeconds = seconds(started);
+  const manifest = {
+    formatVersion: HEAD_FORMAT_VERSION,
+    kind: 'head',
+    backbone: { id: backbone.id, fingerprint: backbone.fingerprint },
+    input: { name: HEAD_INPUT, dim: backbone.embeddingDim },
+    preprocessing: modePreprocessing(backbone.preprocessing, mode),
+    id2label: Object.fromEntries(dataset.classes.map((c, i) => [String(i), c])),
+    metrics: {
+      valAccuracy: evaluation.accuracy,
+      valLoss: best.valLoss,
+      inputMode: mode,
+      bestEpoch: result.bestEpoch,
+      epochsRun: result.history.length,
+      stoppedEarly: result.stoppedEarly,
+      perClass: evaluation.perClass.map((c) => ({ ...c })),
+      confusion: evaluation.confusion,
+      misclassified: evaluation.misclassified.slice(0, 200).map((m) => ({ ...m })),
+      history: result.history.map((h) => ({ ...h })),
+    },
+    hyperparameters: spec,
+    datasetId: dataset.id,
+    jobId: grant.jobId,
+    timings: { ...timings },
+  };
+  const done = await ctx.edge.complete(grant.jobId, grant.leaseToken, manifest, onnx);
+  const headId = typeof done.headId === 'string' ? done.headId : '';
+  return {
+    headId,
+    valAccuracy: evaluation.accuracy,
+    bestEpoch: result.bestEpoch,
+    inputMode: mode,
+    timings,
+  };
+}

@@ -1,0 +1,165 @@
+// The datasets API in workerd with the real local D1 and R2: upload, report, add, list, delete,
+// tenant isolation, and refusals that leave nothing behind.
+import { env } from 'cloudflare:workers';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { fixtureBytes } from './fixtures.js';
+import { listKeys } from './datasets-helpers.js';
+import { asJob, call, freshState, problemOf, tenant } from './jobs-helpers.js';
+
+beforeEach(freshState);
+
+interface Report {
+  id: string;
+  name: string;
+  classes: string[];
+  counts: { train: Record<string, number>; val: Record<string, number> };
+  imageCount: { train: number; val: number };
+  rejected: { path: string; reason: string }[];
+  split: { source: string };
+}
+
+const upload = async (key: string, archive: string, query = '') =>
+  call(`/v1/datasets${query}`, {
+    key,
+    body: await fixtureBytes(`datasets/${archive}`),
+    headers: { 'content-type': 'application/zip' },
+  });
+
+describe('POST /v1/datasets', () => {
+  it('ingests the hymenoptera zip and reports counts and the rejected placeholder GIF', async () => {
+    const { apiKey } = await tenant();
+    const res = await upload(apiKey, 'hymenoptera.zip', '?name=ants-vs-bees');
+    expect(res.status, JSON.stringify(res.body).slice(0, 300)).toBe(201);
+    const report = res.body as Report;
+    expect(report).toMatchObject({
+      name: 'ants-vs-bees',
+      classes: ['ants', 'bees'],
+      counts: { train: { ants: 123, bees: 121 }, val: { ants: 70, bees: 83 } },
+      imageCount: { train: 244, val: 153 },
+      split: { source: 'archive' },
+    });
+    // The placeholder GIF is the only image refused; the dataset's MANIFEST.tsv sits outside the layout.
+    expect(report.rejected.map((r) => [r.path, r.reason])).toEqual([
+      ['hymenoptera_data/MANIFEST.tsv', 'outside_layout'],
+      ['hymenoptera_data/train/ants/imageNotFound.gif', 'unsupported_format'],
+    ]);
+    expect(report).not.toHaveProperty('images');
+    expect(report).not.toHaveProperty('tenant');
+
+    const again = await call(`/v1/datasets/${report.id}`, { key: apiKey });
+    expect((again.body as Report).counts).toEqual(report.counts);
+    const list = (await call('/v1/datasets', { key: apiKey })).body as {
+      datasets: { id: string; imageCount: number }[];
+    };
+    expect(list.datasets).toEqual([expect.objectContaining({ id: report.id, imageCount: 397 })]);
+
+    // The dataset is usable by a fine-tune job straight away.
+    const job = await call('/v1/fine-tunes', { key: apiKey, json: { datasetId: report.id } });
+    expect(asJob(job).status).toBe('queued');
+  });
+
+  it('refuses a zip bomb with 413 and leaves no record and no object behind', async () => {
+    const { apiKey } = await tenant();
+    const res = await upload(apiKey, 'bomb.zip');
+    expect(res.status).toBe(413);
+    expect(problemOf(res)).toMatchObject({ code: 'archive_too_large', field: 'archive' });
+    expect(await listKeys()).toEqual([]);
+    expect(
+      (await env.DB.prepare('SELECT COUNT(*) AS n FROM datasets').first<{ n: number }>())!.n,
+    ).toBe(0);
+  });
+
+  it('refuses what is not a zip, and a body without a length', async () => {
+    const { apiKey } = await tenant();
+    expect(problemOf(await upload(apiKey, 'not-a-zip.zip')).code).toBe('invalid_archive');
+    const wrongType = await call('/v1/datasets', {
+      key: apiKey,
+      body: 'x',
+      headers: { 'content-type': 'text/plain' },
+    });
+    expect(problemOf(wrongType)).toMatchObject({
+      code: 'unsupported_media_type',
+      field: 'header.content-type',
+    });
+    const stream = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(new Uint8Array([0x50, 0x4b]));
+        controller.close();
+      },
+    });
+    const noLength = await call('/v1/datasets', {
+      key: apiKey,
+      body: stream,
+      headers: { 'content-type': 'application/zip' },
+    });
+    expect(problemOf(noLength)).toMatchObject({
+      code: 'invalid_request',
+      field: 'header.content-length',
+    });
+    expect(await listKeys()).toEqual([]);
+  });
+
+  it('needs an API key', async () => {
+    expect(
+      (await call('/v1/datasets', { body: 'x', headers: { 'content-type': 'application/zip' } }))
+        .status,
+    ).toBe(401);
+  });
+});
+
+describe('a stored dataset', () => {
+  it('takes single labelled images, deduplicated', async () => {
+    const { apiKey } = await tenant();
+    const { id } = (await upload(apiKey, 'noval.zip')).body as Report;
+    const form = () => {
+      const f = new FormData();
+      f.set('image', new File([new Uint8Array(0)], 'x'));
+      return f;
+    };
+    const add = async (label: string, bytes: Uint8Array) => {
+      const f = form();
+      f.set('image', new File([bytes], 'photo.jpg', { type: 'image/jpeg' }));
+      f.set('label', label);
+      return call(`/v1/datasets/${id}/images`, { key: apiKey, body: f });
+    };
+    const bee = await fixtureBytes('images/bee.jpg');
+    const first = await add('bees', bee);
+    expect(first.status).toBe(201);
+    expect(first.body).toMatchObject({ added: true });
+    const second = await add('bees', bee);
+    expect(second.status).toBe(200);
+    expect(second.body).toMatchObject({ added: false });
+    const bad = await add('../escape', bee);
+    expect(problemOf(bad)).toMatchObject({ code: 'invalid_request', field: 'form.label' });
+    const gif = await add('bees', await fixtureBytes('images/bee.gif'));
+    expect(problemOf(gif)).toMatchObject({ code: 'unsupported_media_type', field: 'form.image' });
+  });
+
+  it('is invisible to another tenant and is deleted with everything it stored', async () => {
+    const a = await tenant('a');
+    const b = await tenant('b');
+    const { id } = (await upload(a.apiKey, 'noval.zip')).body as Report;
+    expect((await call(`/v1/datasets/${id}`, { key: b.apiKey })).status).toBe(404);
+    expect((await call(`/v1/datasets/${id}`, { key: b.apiKey, method: 'DELETE' })).status).toBe(
+      404,
+    );
+    expect(
+      ((await call('/v1/datasets', { key: b.apiKey })).body as { datasets: unknown[] }).datasets,
+    ).toEqual([]);
+    expect((await listKeys(`datasets/${id}/`)).length).toBeGreaterThan(2);
+
+    expect((await call(`/v1/datasets/${id}`, { key: a.apiKey, method: 'DELETE' })).status).toBe(
+      204,
+    );
+    expect((await call(`/v1/datasets/${id}`, { key: a.apiKey })).status).toBe(404);
+    expect(await listKeys(`datasets/${id}/`)).toEqual([]);
+  });
+
+  it('answers a malformed id with 400 naming the path', async () => {
+    const { apiKey } = await tenant();
+    expect(problemOf(await call('/v1/datasets/..%2Fescape', { key: apiKey }))).toMatchObject({
+      code: 'invalid_request',
+      field: 'path.id',
+    });
+  });
+});
