@@ -64,6 +64,57 @@ function axisTaps(inSize: number, outSize: number, scale: number, offset: number
   return { start, count, weights, maxTaps };
 }
 
+function rowOpaque(data: Uint8Array | Uint8ClampedArray, srcRow: number, width: number): boolean {
+  for (let x = 0; x < width; x++) if (data[srcRow + x * 4 + 3] !== 255) return false;
+  return true;
+}
+
+/** RGBA → RGB over white: (c·a + 255·(255 − a)) / 255 per channel. */
+function compositeRow(data: Uint8Array | Uint8ClampedArray, srcRow: number, width: number, out: Float32Array): void {
+  for (let x = 0; x < width; x++) {
+    const p = srcRow + x * 4;
+    const a = data[p + 3]!;
+    const bg = 255 * (255 - a);
+    out[x * 3] = a === 255 ? data[p]! : (data[p]! * a + bg) / 255;
+    out[x * 3 + 1] = a === 255 ? data[p + 1]! : (data[p + 1]! * a + bg) / 255;
+    out[x * 3 + 2] = a === 255 ? data[p + 2]! : (data[p + 2]! * a + bg) / 255;
+  }
+}
+
+/** One output row of the horizontal pass, reading pixels `stride` values apart from `base`. */
+function horizontalRow(
+  src: ArrayLike<number>,
+  base: number,
+  stride: number,
+  xs: AxisTaps,
+  flip: boolean,
+  outWidth: number,
+  tmp: Float32Array,
+  dstRow: number,
+): void {
+  const { start, count, weights, maxTaps } = xs;
+  for (let i = 0; i < outWidth; i++) {
+    const col = flip ? outWidth - 1 - i : i;
+    const n = count[col]!;
+    const wBase = col * maxTaps;
+    let p = base + start[col]! * stride;
+    let r = 0;
+    let g = 0;
+    let b = 0;
+    for (let k = 0; k < n; k++) {
+      const w = weights[wBase + k]!;
+      r += src[p]! * w;
+      g += src[p + 1]! * w;
+      b += src[p + 2]! * w;
+      p += stride;
+    }
+    const d = dstRow + i * 3;
+    tmp[d] = r;
+    tmp[d + 1] = g;
+    tmp[d + 2] = b;
+  }
+}
+
 /**
  * Resamples `image` onto `grid`, returning RGB float32 values in [0, 255], row-major HWC.
  * RGBA input is composited over white first, so transparent regions read as white paper.
@@ -98,43 +149,19 @@ export function resample(image: RgbImage, grid: SampleGrid): Float32Array {
     rowEnd = Math.max(rowEnd, s + ys.count[j]!);
   }
 
-  // Horizontal pass over only the source rows the vertical pass will read.
+  // Horizontal pass over only the source rows the vertical pass will read. Rows with
+  // transparency are first composited over white into a float row; opaque rows are read as is.
   const rowStride = outWidth * 3;
   const tmp = new Float32Array((rowEnd - rowStart) * rowStride);
+  const composited = channels === 4 ? new Float32Array(width * 3) : undefined;
   for (let y = rowStart; y < rowEnd; y++) {
-    const srcRow = y * width * channels;
     const dstRow = (y - rowStart) * rowStride;
-    for (let i = 0; i < outWidth; i++) {
-      const col = grid.flipX === true ? outWidth - 1 - i : i;
-      const lo = xs.start[col]!;
-      const n = xs.count[col]!;
-      const wBase = col * xs.maxTaps;
-      let r = 0;
-      let g = 0;
-      let b = 0;
-      for (let k = 0; k < n; k++) {
-        const w = xs.weights[wBase + k]!;
-        const p = srcRow + (lo + k) * channels;
-        let pr = data[p]!;
-        let pg = data[p + 1]!;
-        let pb = data[p + 2]!;
-        if (channels === 4) {
-          const a = data[p + 3]!;
-          if (a !== 255) {
-            const bg = 255 * (255 - a);
-            pr = (pr * a + bg) / 255;
-            pg = (pg * a + bg) / 255;
-            pb = (pb * a + bg) / 255;
-          }
-        }
-        r += pr * w;
-        g += pg * w;
-        b += pb * w;
-      }
-      const d = dstRow + i * 3;
-      tmp[d] = r;
-      tmp[d + 1] = g;
-      tmp[d + 2] = b;
+    const srcRow = y * width * channels;
+    if (composited && !rowOpaque(data, srcRow, width)) {
+      compositeRow(data, srcRow, width, composited);
+      horizontalRow(composited, 0, 3, xs, grid.flipX === true, outWidth, tmp, dstRow);
+    } else {
+      horizontalRow(data, srcRow, channels, xs, grid.flipX === true, outWidth, tmp, dstRow);
     }
   }
 
