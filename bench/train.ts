@@ -24,6 +24,8 @@ const { values } = parseArgs({
     dataset: { type: 'string', default: path.join(DATASETS_DIR, 'hymenoptera_data') },
     backbone: { type: 'string', default: DEFAULT_EMBEDDER },
     threads: { type: 'string', default: '2' },
+    /** Extra job fields as JSON, e.g. '{"preset":"lesson"}' — the default job when absent. */
+    spec: { type: 'string', default: '{}' },
   },
 });
 
@@ -33,7 +35,11 @@ async function zipImageFolder(root: string): Promise<Uint8Array<ArrayBuffer>> {
     const classes = await readdir(path.join(root, split)).catch(() => []);
     for (const label of classes.sort()) {
       for (const file of (await readdir(path.join(root, split, label))).sort()) {
-        entries.push({ name: `${split}/${label}/${file}`, data: await readFile(path.join(root, split, label, file)), method: 'store' });
+        entries.push({
+          name: `${split}/${label}/${file}`,
+          data: await readFile(path.join(root, split, label, file)),
+          method: 'store',
+        });
       }
     }
   }
@@ -44,7 +50,10 @@ async function main(): Promise<void> {
   const work = await mkdtemp(path.join(tmpdir(), 'headstart-bench-train-'));
   const tempDir = async (name: string) => path.join(work, name);
   const stateDir = await tempDir('state');
-  const edge = await startLocalEdge(stateDir, { modelsSource: DEFAULT_SOURCE, modelsOut: DEFAULT_OUT });
+  const edge = await startLocalEdge(stateDir, {
+    modelsSource: DEFAULT_SOURCE,
+    modelsOut: DEFAULT_OUT,
+  });
   try {
     const headers = { authorization: `Bearer ${edge.apiKey}` };
     const upload = await fetch(`${edge.url}/v1/datasets`, {
@@ -52,22 +61,36 @@ async function main(): Promise<void> {
       headers: { ...headers, 'content-type': 'application/zip' },
       body: await zipImageFolder(values.dataset),
     });
-    const dataset = (await upload.json()) as { id: string; imageCount: { train: number; val: number } };
+    const dataset = (await upload.json()) as {
+      id: string;
+      imageCount: { train: number; val: number };
+    };
     if (!upload.ok) throw new Error(`upload failed: ${JSON.stringify(dataset)}`);
-    console.log(`${path.basename(values.dataset)}: ${dataset.imageCount.train} training and ${dataset.imageCount.val} validation images`);
+    console.log(
+      `${path.basename(values.dataset)}: ${dataset.imageCount.train} training and ${dataset.imageCount.val} validation images`,
+    );
 
     const client = new EdgeClient({ baseUrl: edge.url, token: edge.workerToken });
-    const backbones = new BackboneStore(client, { cacheDir: await tempDir('backbones'), provider: 'cpu', threads: Number(values.threads) });
+    const backbones = new BackboneStore(client, {
+      cacheDir: await tempDir('backbones'),
+      provider: 'cpu',
+      threads: Number(values.threads),
+    });
     const cacheDir = await tempDir('embeddings');
     const runOnce = async (): Promise<{ outcome: JobOutcome; totalSeconds: number }> => {
       const submitted = await fetch(`${edge.url}/v1/fine-tunes`, {
         method: 'POST',
         headers: { ...headers, 'content-type': 'application/json' },
-        body: JSON.stringify({ datasetId: dataset.id, backbone: values.backbone }),
+        body: JSON.stringify({
+          ...(JSON.parse(values.spec) as object),
+          datasetId: dataset.id,
+          backbone: values.backbone,
+        }),
       });
       if (!submitted.ok) throw new Error(`submit failed: ${await submitted.text()}`);
       let grant: LeaseGrant | null = null;
-      while (!grant) grant = await client.lease({ workerId: 'bench', waitSeconds: 5, leaseSeconds: 120 });
+      while (!grant)
+        grant = await client.lease({ workerId: 'bench', waitSeconds: 5, leaseSeconds: 120 });
       const started = performance.now();
       const outcome = await runJob(
         { edge: client, backbones, cacheDir, producerVersion: 'bench', log: () => undefined },
@@ -78,6 +101,7 @@ async function main(): Promise<void> {
       return { outcome, totalSeconds: (performance.now() - started) / 1000 };
     };
 
+    if (values.spec !== '{}') console.log(`job fields: ${values.spec}`);
     // Warm the backbone download and session once, outside the timings (a long-lived worker has them).
     await backbones.embedder(values.backbone);
     const cold = await runOnce();
@@ -89,9 +113,13 @@ async function main(): Promise<void> {
         `head training ${t.trainSeconds.toFixed(2)} s, total ${cold.totalSeconds.toFixed(2)} s from lease to completed head, ` +
         `val accuracy ${cold.outcome.valAccuracy.toFixed(3)} (${cold.outcome.inputMode}, epoch ${cold.outcome.bestEpoch})`,
     );
-    console.log(`  stages: fetch ${t.fetchSeconds.toFixed(2)} s (overlapped), preprocess ${t.preprocessSeconds.toFixed(2)} s, backbone ${t.embedSeconds.toFixed(2)} s, export ${t.exportSeconds.toFixed(2)} s; embedding stage ${embedStage.toFixed(2)} s`);
+    console.log(
+      `  stages: fetch ${t.fetchSeconds.toFixed(2)} s (overlapped), preprocess ${t.preprocessSeconds.toFixed(2)} s, backbone ${t.embedSeconds.toFixed(2)} s, export ${t.exportSeconds.toFixed(2)} s; embedding stage ${embedStage.toFixed(2)} s`,
+    );
     const warm = await runOnce();
-    console.log(`warm (same dataset again, embeddings from the cache): total ${warm.totalSeconds.toFixed(2)} s, val accuracy ${warm.outcome.valAccuracy.toFixed(3)}`);
+    console.log(
+      `warm (same dataset again, embeddings from the cache): total ${warm.totalSeconds.toFixed(2)} s, val accuracy ${warm.outcome.valAccuracy.toFixed(3)}`,
+    );
 
     // Training time against the number of embeddings (synthetic 1280-d data, default head).
     const preset = JOB_PRESETS.headstart;
@@ -118,7 +146,9 @@ async function main(): Promise<void> {
       });
       scaling.push({ n, seconds: (performance.now() - started) / 1000 });
     }
-    console.log(`training time by embeddings (${preset.epochs} epochs): ${scaling.map((s) => `${s.n}: ${s.seconds.toFixed(2)} s`).join(', ')}`);
+    console.log(
+      `training time by embeddings (${preset.epochs} epochs): ${scaling.map((s) => `${s.n}: ${s.seconds.toFixed(2)} s`).join(', ')}`,
+    );
     await backbones.close();
     console.log(
       JSON.stringify({

@@ -1,5 +1,6 @@
 // `npm start`: the whole system on its embedded defaults — the local D1 schema, backbones in the
-// local R2, a development API key, then `wrangler dev` serving the edge. Ctrl-C stops everything.
+// local R2, a development API key, `wrangler dev` serving the edge, and one worker taking its
+// jobs. Ctrl-C stops everything.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { z } from 'zod';
@@ -110,6 +111,20 @@ async function main(): Promise<void> {
     stopAll(code ?? 0);
   });
   await waitForHealth(60_000);
+  // One GPU worker (on CPU locally) taking jobs from this edge.
+  const worker = spawn('npx', ['tsx', 'src/gpu-worker/main.ts'], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+    env: {
+      ...process.env,
+      HEADSTART_EDGE_URL: URL_BASE,
+      HEADSTART_WORKER_TOKEN: credentials.workerToken,
+      HEADSTART_WORKER_ID: 'local-worker',
+    },
+  });
+  children.push(worker);
+  worker.on('exit', (code) => {
+    if (code !== 0 && code !== null) console.error(`the worker exited with code ${code}`);
+  });
   await mkdir('.headstart', { recursive: true });
   const local = { url: URL_BASE, docsUrl: `${URL_BASE}/docs`, ...credentials };
   await writeFile(LOCAL_FILE, `${JSON.stringify(local, null, 2)}\n`, { mode: 0o600 });

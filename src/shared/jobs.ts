@@ -103,14 +103,14 @@ const LESSON = {
  * Named recipes. `lesson` is the lesson's pipeline: Dropout 0.5 + Linear, Adam 1e-3, StepLR(7,
  * 0.1), 20 epochs, batch 32, resize 256 + centre crop 224, RandomResizedCrop + flip views, best
  * epoch by validation accuracy. `headstart` (the default) changes what measurably helps on
- * frozen embeddings: both input modes chosen on validation, Adam 3e-3, 3 augmented views.
+ * frozen embeddings: both input modes chosen on validation, Adam 3e-3, one augmented view.
  */
 export const JOB_PRESETS = {
   headstart: {
     ...LESSON,
     inputMode: 'auto',
     optimizer: { type: 'adam', lr: 3e-3, weightDecay: 0 },
-    augmentation: { preset: 'lesson', views: 3 },
+    augmentation: { preset: 'lesson', views: 1 },
   },
   lesson: LESSON,
 } as const satisfies Record<string, SpecDefaults>;

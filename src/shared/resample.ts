@@ -70,7 +70,12 @@ function rowOpaque(data: Uint8Array | Uint8ClampedArray, srcRow: number, width: 
 }
 
 /** RGBA → RGB over white: (c·a + 255·(255 − a)) / 255 per channel. */
-function compositeRow(data: Uint8Array | Uint8ClampedArray, srcRow: number, width: number, out: Float32Array): void {
+function compositeRow(
+  data: Uint8Array | Uint8ClampedArray,
+  srcRow: number,
+  width: number,
+  out: Float32Array,
+): void {
   for (let x = 0; x < width; x++) {
     const p = srcRow + x * 4;
     const a = data[p + 3]!;

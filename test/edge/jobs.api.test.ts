@@ -256,7 +256,7 @@ describe('validation', () => {
       ...lesson,
       inputMode: 'auto',
       optimizer: { type: 'adam', lr: 3e-3, weightDecay: 0 },
-      augmentation: { preset: 'lesson', views: 3 },
+      augmentation: { preset: 'lesson', views: 1 },
     });
     const asLesson = asJob(
       await call('/v1/fine-tunes', { key: apiKey, json: { datasetId, preset: 'lesson' } }),
