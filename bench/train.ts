@@ -48,8 +48,8 @@ async function zipImageFolder(root: string): Promise<Uint8Array<ArrayBuffer>> {
 
 async function main(): Promise<void> {
   const work = await mkdtemp(path.join(tmpdir(), 'headstart-bench-train-'));
-  const tempDir = async (name: string) => path.join(work, name);
-  const stateDir = await tempDir('state');
+  const tempDir = (name: string) => path.join(work, name);
+  const stateDir = tempDir('state');
   const edge = await startLocalEdge(stateDir, {
     modelsSource: DEFAULT_SOURCE,
     modelsOut: DEFAULT_OUT,
@@ -72,11 +72,11 @@ async function main(): Promise<void> {
 
     const client = new EdgeClient({ baseUrl: edge.url, token: edge.workerToken });
     const backbones = new BackboneStore(client, {
-      cacheDir: await tempDir('backbones'),
+      cacheDir: tempDir('backbones'),
       provider: 'cpu',
       threads: Number(values.threads),
     });
-    const cacheDir = await tempDir('embeddings');
+    const cacheDir = tempDir('embeddings');
     const runOnce = async (): Promise<{ outcome: JobOutcome; totalSeconds: number }> => {
       const submitted = await fetch(`${edge.url}/v1/fine-tunes`, {
         method: 'POST',
