@@ -129,6 +129,8 @@ describe('the worker', () => {
     expect(done.status, `${done.lastError}\n${logs.join('\n')}`).toBe('succeeded');
     expect(done.attempts).toBe(1);
     expect(done.history).toHaveLength(8);
+    // The loss falls on real embeddings.
+    expect(done.history.at(-1)!.trainLoss).toBeLessThan(done.history[0]!.trainLoss);
     expect(done.headId).toMatch(/^head_/);
     const valAccuracy = Number(done.metrics?.valAccuracy);
     expect(valAccuracy).toBeGreaterThanOrEqual(0.75);
