@@ -108,3 +108,16 @@ export async function freshState(): Promise<void> {
   await reset();
   await applyD1Migrations(env.DB, env.TEST_MIGRATIONS);
 }
+
+/** Leases the next job, polling until the queue consumer has registered one. */
+export async function leaseOne(
+  token: string,
+  opts: { waitSeconds?: number; leaseSeconds?: number } = {},
+) {
+  return asGrant(
+    await eventually(async () => {
+      const res = await lease(token, opts);
+      return res.status === 200 ? res : undefined;
+    }),
+  );
+}

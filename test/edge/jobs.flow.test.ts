@@ -12,6 +12,7 @@ import { coordinatorOf } from '../../src/edge/jobs/service.js';
 import { handleJobsQueue } from '../../src/edge/jobs/queue-consumer.js';
 import { headKeys } from '../../src/shared/heads.js';
 import {
+  leaseOne,
   asGrant,
   asJob,
   call,
@@ -77,12 +78,7 @@ describe('a fine-tune job', () => {
       scheduler: { type: 'step', stepSize: 7, gamma: 0.1 },
     });
 
-    const grant = asGrant(
-      await eventually(async () => {
-        const res = await lease(worker, { waitSeconds: 2 });
-        return res.status === 200 ? res : undefined;
-      }),
-    );
+    const grant = await leaseOne(worker, { waitSeconds: 2 });
     expect(grant).toMatchObject({ jobId: job.id, attempt: 1, maxAttempts: 3 });
     expect(grant.spec.datasetId).toBe(datasetId);
 
@@ -179,12 +175,7 @@ describe('a fine-tune job', () => {
     const { apiKey, tenantId } = await tenant();
     const worker = await workerToken();
     const job = await submitted(apiKey, await dataset(tenantId));
-    const first = asGrant(
-      await eventually(async () => {
-        const res = await lease(worker, { waitSeconds: 2, leaseSeconds: 1 });
-        return res.status === 200 ? res : undefined;
-      }),
-    );
+    const first = await leaseOne(worker, { waitSeconds: 2, leaseSeconds: 1 });
     await new Promise((r) => setTimeout(r, 1100));
     // The alarm may already have fired on its own; run it now if it has not.
     await runDurableObjectAlarm(env.COORDINATOR.get(env.COORDINATOR.idFromName('global')));
@@ -233,12 +224,7 @@ describe('a fine-tune job', () => {
     const job = await submitted(apiKey, await dataset(tenantId), { maxAttempts: 2 });
     const stub = env.COORDINATOR.get(env.COORDINATOR.idFromName('global'));
     for (let attempt = 1; attempt <= 2; attempt++) {
-      const grant = asGrant(
-        await eventually(async () => {
-          const res = await lease(worker, { waitSeconds: 1, leaseSeconds: 1 });
-          return res.status === 200 ? res : undefined;
-        }),
-      );
+      const grant = await leaseOne(worker, { waitSeconds: 1, leaseSeconds: 1 });
       expect(grant.attempt).toBe(attempt);
       await new Promise((r) => setTimeout(r, 1100));
       await runDurableObjectAlarm(stub);
@@ -252,12 +238,7 @@ describe('a fine-tune job', () => {
     const { apiKey, tenantId } = await tenant();
     const worker = await workerToken();
     const job = await submitted(apiKey, await dataset(tenantId));
-    const grant = asGrant(
-      await eventually(async () => {
-        const res = await lease(worker, { waitSeconds: 2 });
-        return res.status === 200 ? res : undefined;
-      }),
-    );
+    const grant = await leaseOne(worker, { waitSeconds: 2 });
     const retry = await call(`/internal/v1/jobs/${job.id}/fail`, {
       key: worker,
       json: { leaseToken: grant.leaseToken, message: 'worker ran out of memory', retryable: true },
@@ -283,12 +264,7 @@ describe('a fine-tune job', () => {
     const { apiKey, tenantId } = await tenant();
     const worker = await workerToken();
     const job = await submitted(apiKey, await dataset(tenantId));
-    const grant = asGrant(
-      await eventually(async () => {
-        const res = await lease(worker, { waitSeconds: 2 });
-        return res.status === 200 ? res : undefined;
-      }),
-    );
+    const grant = await leaseOne(worker, { waitSeconds: 2 });
     const canceling = await call(`/v1/fine-tunes/${job.id}/cancel`, {
       key: apiKey,
       method: 'POST',
@@ -326,12 +302,7 @@ describe('a fine-tune job', () => {
     const { apiKey, tenantId } = await tenant();
     const worker = await workerToken();
     const job = await submitted(apiKey, await dataset(tenantId));
-    const grant = asGrant(
-      await eventually(async () => {
-        const res = await lease(worker, { waitSeconds: 2 });
-        return res.status === 200 ? res : undefined;
-      }),
-    );
+    const grant = await leaseOne(worker, { waitSeconds: 2 });
     await call(`/internal/v1/jobs/${job.id}/complete`, {
       key: worker,
       body: headForm(grant.leaseToken),
