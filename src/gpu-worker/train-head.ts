@@ -232,39 +232,34 @@ export function batchGradients(
     w2: new Float32Array(params.w2.length),
     b2: new Float32Array(params.b2.length),
   };
-  let stats;
-  if (params.type === 'linear') {
-    matmulBias(ws.input, params.w1, params.b1, rows, dim, classes, ws.logits);
-    stats = softmaxCrossEntropy(
-      ws.logits,
-      labels,
-      rows,
-      classes,
-      cfg.labelSmoothing,
-      cfg.classWeights,
-      ws.dLogits,
-    );
-    const scale = 1 / stats.weightSum;
-    accumulateLayerGrads(ws.input, ws.dLogits, rows, dim, classes, scale, grads.w1, grads.b1);
-  } else {
+  // The layer that produces logits reads either the (dropped-out) input or the MLP's hidden layer.
+  const mlp = params.type === 'mlp';
+  if (mlp) {
     matmulBias(ws.input, params.w1, params.b1, rows, dim, hidden, ws.hidden);
     for (let i = 0; i < ws.hidden.length; i++) {
       const m = rng && cfg.dropout > 0 ? (rng() < keep ? 1 / keep : 0) : 1;
       ws.mask2[i] = ws.hidden[i]! > 0 ? m : 0;
       ws.hidden[i] = ws.hidden[i]! > 0 ? ws.hidden[i]! * m : 0;
     }
-    matmulBias(ws.hidden, params.w2, params.b2, rows, hidden, classes, ws.logits);
-    stats = softmaxCrossEntropy(
-      ws.logits,
-      labels,
-      rows,
-      classes,
-      cfg.labelSmoothing,
-      cfg.classWeights,
-      ws.dLogits,
-    );
-    const scale = 1 / stats.weightSum;
-    accumulateLayerGrads(ws.hidden, ws.dLogits, rows, hidden, classes, scale, grads.w2, grads.b2);
+  }
+  const features = mlp ? ws.hidden : ws.input;
+  const featureDim = mlp ? hidden : dim;
+  const [w, b, gw, gb] = mlp
+    ? [params.w2, params.b2, grads.w2, grads.b2]
+    : [params.w1, params.b1, grads.w1, grads.b1];
+  matmulBias(features, w, b, rows, featureDim, classes, ws.logits);
+  const stats = softmaxCrossEntropy(
+    ws.logits,
+    labels,
+    rows,
+    classes,
+    cfg.labelSmoothing,
+    cfg.classWeights,
+    ws.dLogits,
+  );
+  const scale = 1 / stats.weightSum;
+  accumulateLayerGrads(features, ws.dLogits, rows, featureDim, classes, scale, gw, gb);
+  if (mlp) {
     // Back through the second layer, ReLU and dropout.
     for (let r = 0; r < rows; r++) {
       for (let h = 0; h < hidden; h++) {

@@ -3,7 +3,7 @@ import { SELF, applyD1Migrations, reset } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { newId } from '../../src/shared/secrets.js';
 import { createTenant, createWorkerToken } from '../../src/shared/tenants.js';
-import { DatasetManifestSchema } from '../../src/shared/datasets.js';
+import { DatasetManifestSchema, datasetKeys } from '../../src/shared/datasets.js';
 import type { JobView, LeaseGrant } from '../../src/shared/jobs.js';
 
 export async function tenant(name = 'acme') {
@@ -32,7 +32,7 @@ export async function dataset(tenantId: string): Promise<string> {
     rejected: [],
     ignored: 0,
   });
-  await env.DATASETS.put(`datasets/${id}/manifest.json`, JSON.stringify(manifest));
+  await env.DATASETS.put(datasetKeys(id).manifest, JSON.stringify(manifest));
   return id;
 }
 

@@ -184,6 +184,22 @@ async function findByKey(
   return row ? JobRecordSchema.parse(row) : undefined;
 }
 
+/** The same key and body return the original job; the same key with another body is a 409. */
+function checkReplay(storedHash: string, hash: string, what: 'request' | 'batch'): void {
+  if (storedHash !== hash) {
+    throw new ApiError(
+      'idempotency_conflict',
+      `this Idempotency-Key was used with a different ${what}`,
+      'header.idempotency-key',
+    );
+  }
+}
+
+async function replay(deps: JobDeps, existing: JobRecord, hash: string) {
+  checkReplay(existing.request_hash, hash, 'request');
+  return { job: await viewOf(deps, existing), replayed: true };
+}
+
 /**
  * Submits one job. With an idempotency key, the same key and body return the original job
  * (`replayed: true`); the same key with another body is a 409.
@@ -201,16 +217,7 @@ export async function submitJob(
   const key = opts.idempotencyKey ?? null;
   if (key) {
     const existing = await findByKey(deps.db, tenantId, key);
-    if (existing) {
-      if (existing.request_hash !== hash) {
-        throw new ApiError(
-          'idempotency_conflict',
-          'this Idempotency-Key was used with a different request',
-          'header.idempotency-key',
-        );
-      }
-      return { job: await viewOf(deps, existing), replayed: true };
-    }
+    if (existing) return replay(deps, existing, hash);
   }
   const spec = await validateSpec(deps.db, tenantId, request, 'body');
   const record: JobRecord = {
@@ -236,14 +243,7 @@ export async function submitJob(
     // A concurrent request with the same key won the race: answer as a replay.
     const existing = key ? await findByKey(deps.db, tenantId, key) : undefined;
     if (!existing) throw err;
-    if (existing.request_hash !== hash) {
-      throw new ApiError(
-        'idempotency_conflict',
-        'this Idempotency-Key was used with a different request',
-        'header.idempotency-key',
-      );
-    }
-    return { job: await viewOf(deps, existing), replayed: true };
+    return replay(deps, existing, hash);
   }
   await enqueue(deps, tenantId, [record.id]);
   return { job: pendingView(record), replayed: false };
@@ -283,13 +283,7 @@ export async function submitBatch(
       .bind(tenantId, key)
       .first<{ id: string; request_hash: string }>();
     if (existing) {
-      if (existing.request_hash !== hash) {
-        throw new ApiError(
-          'idempotency_conflict',
-          'this Idempotency-Key was used with a different batch',
-          'header.idempotency-key',
-        );
-      }
+      checkReplay(existing.request_hash, hash, 'batch');
       return { ...(await getBatch(deps, tenantId, existing.id)), replayed: true };
     }
   }

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { ModelIdSchema } from '../../shared/api.js';
 import { backboneKeys } from '../../shared/backbones.js';
 import { concatBytes } from '../../shared/bytes.js';
+import { datasetKeys } from '../../shared/datasets.js';
 import { sha256Hex } from '../../shared/fingerprint.js';
 import { HeadManifestSchema, headKeys } from '../../shared/heads.js';
 import { EpochMetricsSchema } from '../../shared/jobs.js';
@@ -29,6 +30,15 @@ const TokenBody = z.object({ leaseToken: z.uuid() });
 const FailBody = TokenBody.extend({ message: z.string().min(1).max(2000), retryable: z.boolean() });
 const ProgressBody = TokenBody.extend({ metrics: EpochMetricsSchema });
 const Sha256 = z.string().regex(/^[0-9a-f]{64}$/);
+
+/** The dataset of a job the caller holds (its lease token in the x-lease-token header). */
+async function heldDatasetId(env: AppEnv['Bindings'], jobId: string, header: string | undefined) {
+  const lease = settle(
+    await coordinatorOf(env).checkLease(jobId, leaseTokenHeader(header)),
+    'header.x-lease-token',
+  );
+  return lease.datasetId;
+}
 
 function leaseTokenHeader(header: string | undefined): string {
   return parseInput(
@@ -80,33 +90,22 @@ export const internalRoutes = new Hono<AppEnv>()
     return c.json(job);
   })
   .get('/jobs/:id/dataset', async (c) => {
-    const lease = settle(
-      await coordinatorOf(c.env).checkLease(
-        c.req.param('id'),
-        leaseTokenHeader(c.req.header('x-lease-token')),
-      ),
-      'header.x-lease-token',
+    const keys = datasetKeys(
+      await heldDatasetId(c.env, c.req.param('id'), c.req.header('x-lease-token')),
     );
-    const object = await c.env.DATASETS.get(`datasets/${lease.datasetId}/manifest.json`);
-    if (!object) throw new ApiError('not_found', `dataset ${lease.datasetId} no longer exists`);
+    const object = await c.env.DATASETS.get(keys.manifest);
+    if (!object)
+      throw new ApiError('not_found', `the dataset of job ${c.req.param('id')} no longer exists`);
     return new Response(object.body, { headers: { 'content-type': 'application/json' } });
   })
   .get('/jobs/:id/dataset/images/:sha256', async (c) => {
-    const lease = settle(
-      await coordinatorOf(c.env).checkLease(
-        c.req.param('id'),
-        leaseTokenHeader(c.req.header('x-lease-token')),
-      ),
-      'header.x-lease-token',
+    const keys = datasetKeys(
+      await heldDatasetId(c.env, c.req.param('id'), c.req.header('x-lease-token')),
     );
     const sha = parseInput(Sha256, c.req.param('sha256'), 'path.sha256');
-    const object = await c.env.DATASETS.get(`datasets/${lease.datasetId}/images/${sha}`);
+    const object = await c.env.DATASETS.get(keys.image(sha));
     if (!object)
-      throw new ApiError(
-        'not_found',
-        `image ${sha} is not in dataset ${lease.datasetId}`,
-        'path.sha256',
-      );
+      throw new ApiError('not_found', `image ${sha} is not in the job's dataset`, 'path.sha256');
     return new Response(object.body, { headers: { 'content-type': 'application/octet-stream' } });
   })
   .post('/jobs/:id/complete', async (c) => {

@@ -16,6 +16,9 @@ const IdempotencyKey = z
   .regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces')
   .optional();
 
+const idempotencyKey = (header: string | undefined) =>
+  parseInput(IdempotencyKey, header, 'header.idempotency-key');
+
 const ListQuery = z.object({
   status: z.enum(JOB_STATUSES).optional(),
   batchId: z.string().max(64).optional(),
@@ -30,11 +33,7 @@ export const jobsRoutes = new Hono<AppEnv>()
     '/',
     rateLimit((env) => env.SUBMIT_LIMITER, 60),
     async (c) => {
-      const key = parseInput(
-        IdempotencyKey,
-        c.req.header('idempotency-key'),
-        'header.idempotency-key',
-      );
+      const key = idempotencyKey(c.req.header('idempotency-key'));
       const { job, replayed } = await submitJob(
         jobDeps(c.env),
         c.get('tenantId'),
@@ -49,11 +48,7 @@ export const jobsRoutes = new Hono<AppEnv>()
     '/batch',
     rateLimit((env) => env.SUBMIT_LIMITER, 60),
     async (c) => {
-      const key = parseInput(
-        IdempotencyKey,
-        c.req.header('idempotency-key'),
-        'header.idempotency-key',
-      );
+      const key = idempotencyKey(c.req.header('idempotency-key'));
       const result = await submitBatch(
         jobDeps(c.env),
         c.get('tenantId'),
