@@ -11,6 +11,7 @@ import { diagnosticsRoutes } from './routes/diagnostics.js';
 import { internalRoutes } from './routes/internal.js';
 import { batchesRoutes, jobsRoutes } from './routes/jobs.js';
 import { rateLimit } from './auth/middleware.js';
+import { aliasesRoutes, headsRoutes } from './routes/heads.js';
 
 export const app = new OpenAPIHono<AppEnv>();
 
@@ -24,14 +25,15 @@ app.use('/v1/*', cors({ origin: '*', exposeHeaders: ['x-request-id'], maxAge: 86
 
 app.get('/healthz', (c) => c.json({ ok: true }));
 app.route('/v1/models', modelsRoutes);
-app.use(
-  '/v1/classify',
-  rateLimit((env) => env.CLASSIFY_LIMITER, 60),
-);
+const classifyLimit = rateLimit((env) => env.CLASSIFY_LIMITER, 60);
+app.use('/v1/classify', classifyLimit);
+app.use('/v1/classify/*', classifyLimit);
 app.route('/v1/classify', classifyRoutes);
 app.route('/v1/datasets', datasetsRoutes);
 app.route('/v1/fine-tunes', jobsRoutes);
 app.route('/v1/batches', batchesRoutes);
+app.route('/v1/heads', headsRoutes);
+app.route('/v1/aliases', aliasesRoutes);
 app.route('/internal/v1', internalRoutes);
 app.route('/internal/diagnostics', diagnosticsRoutes);
 

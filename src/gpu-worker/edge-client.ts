@@ -154,10 +154,17 @@ export class EdgeClient {
   }
 
   /** Uploads the head and completes the job in one call (the edge checks the lease first). */
-  async complete(jobId: string, leaseToken: string, manifest: unknown, onnx: Uint8Array) {
+  async complete(
+    jobId: string,
+    leaseToken: string,
+    manifest: unknown,
+    onnx: Uint8Array,
+    evaluation?: unknown,
+  ) {
     const form = new FormData();
     form.set('leaseToken', leaseToken);
     form.set('manifest', JSON.stringify(manifest));
+    if (evaluation !== undefined) form.set('evaluation', JSON.stringify(evaluation));
     form.set('head', new Blob([onnx.slice()], { type: 'application/octet-stream' }), 'head.onnx');
     const res = await this.request(`/jobs/${jobId}/complete`, { method: 'POST', body: form });
     return JobAnswerSchema.parse(await res.json());

@@ -15,7 +15,12 @@ import {
   type DatasetImage,
   type DatasetManifest,
 } from '../shared/datasets.js';
-import { HEAD_FORMAT_VERSION } from '../shared/heads.js';
+import { softmax } from '../shared/head-math.js';
+import {
+  HEAD_FORMAT_VERSION,
+  MAX_EVALUATION_IMAGES,
+  type HeadEvaluation,
+} from '../shared/heads.js';
 import type { EpochMetrics, FineTuneSpec, LeaseGrant } from '../shared/jobs.js';
 import type { Preprocessing } from '../shared/manifest.js';
 import type { BackboneStore } from './backbones.js';
@@ -23,7 +28,7 @@ import { decodeFile } from './decode.js';
 import type { EdgeClient } from './edge-client.js';
 import { EmbeddingCache } from './embedding-cache.js';
 import { evaluatePredictions } from './evaluate.js';
-import { HEAD_INPUT, exportHeadOnnx } from './export-head.js';
+import { HEAD_INPUT, exportHeadOnnx } from '../shared/head-onnx.js';
 import { headLogits, trainHead, type EmbeddingSet, type EpochResult } from './train-head.js';
 
 /** The job cannot succeed however often it is retried (a bad dataset): fail it at once. */
@@ -239,6 +244,32 @@ function embeddingSet(
   return { x, y, n: rows, dim, ids };
 }
 
+/** The head's probabilities for every validation image (kept with the head for audits). */
+function perImagePredictions(
+  logits: Float32Array,
+  images: readonly DatasetImage[],
+  classes: readonly string[],
+  inputMode: InputMode,
+): HeadEvaluation {
+  const c = classes.length;
+  return {
+    formatVersion: 1,
+    inputMode,
+    classes: [...classes],
+    images: images.slice(0, MAX_EVALUATION_IMAGES).map((image, i) => {
+      const probabilities = Array.from(softmax(logits.subarray(i * c, (i + 1) * c)));
+      const predicted = probabilities.indexOf(Math.max(...probabilities));
+      return {
+        sha256: image.sha256,
+        path: image.path,
+        label: image.label,
+        predicted: classes[predicted]!,
+        probabilities,
+      };
+    }),
+  };
+}
+
 function checkDataset(manifest: DatasetManifest): void {
   if (manifest.classes.length < 2)
     throw new PermanentJobError(
@@ -346,11 +377,13 @@ export async function runJob(
   const exportStart = performance.now();
   const mode = modes[result.bestValSet]!;
   const val = vals[result.bestValSet]!;
-  const evaluation = evaluatePredictions(
-    headLogits(result.params, val.x, val.n),
-    val.y,
+  const valLogits = headLogits(result.params, val.x, val.n);
+  const evaluation = evaluatePredictions(valLogits, val.y, dataset.classes, val.ids);
+  const predictions = perImagePredictions(
+    valLogits,
+    slots.filter((s) => s.split === 'val').map((s) => s.image),
     dataset.classes,
-    val.ids,
+    mode,
   );
   const onnx = exportHeadOnnx(result.params, {
     producerVersion: ctx.producerVersion,
@@ -383,7 +416,7 @@ export async function runJob(
     jobId: grant.jobId,
     timings: { ...timings },
   };
-  const done = await ctx.edge.complete(grant.jobId, grant.leaseToken, manifest, onnx);
+  const done = await ctx.edge.complete(grant.jobId, grant.leaseToken, manifest, onnx, predictions);
   const headId = typeof done.headId === 'string' ? done.headId : '';
   return {
     headId,

@@ -9,6 +9,12 @@ export const CLASSIFY_LIMITS = {
   maxPixels: 40_000_000,
   maxTopK: 20,
   defaultTopK: 5,
+  /** Models (backbones, heads, aliases) named in one request. */
+  maxModels: 8,
+  /** Images in one POST /v1/classify/batch request. */
+  maxBatchImages: 16,
+  /** Largest batch request body. */
+  maxBatchBodyBytes: 24 * 1024 * 1024,
 } as const;
 
 /** Media types accepted as a raw request body. */
@@ -20,8 +26,28 @@ export const ModelIdSchema = z
   .max(64)
   .regex(/^[a-z0-9][a-z0-9.-]*$/, 'lowercase letters, digits, dots and dashes');
 
+/** A model as a request names it: a backbone id, a head id (head_…) or an alias. */
+export const ModelRefSchema = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[a-z0-9][a-z0-9._-]*$/, 'a backbone id, a head id or an alias');
+
+/** `model=a,b,c`: up to maxModels distinct models, answered from one backbone pass each. */
+export const ModelListSchema = z
+  .string()
+  .max(CLASSIFY_LIMITS.maxModels * 65)
+  .transform((value) => value.split(',').map((ref) => ref.trim()))
+  .pipe(
+    z
+      .array(ModelRefSchema)
+      .min(1)
+      .max(CLASSIFY_LIMITS.maxModels, `at most ${CLASSIFY_LIMITS.maxModels} models in one request`)
+      .refine((refs) => new Set(refs).size === refs.length, 'a model is named twice'),
+  );
+
 export const ClassifyParamsSchema = z.object({
-  model: ModelIdSchema.optional(),
+  model: ModelListSchema.optional(),
   topK: z.coerce
     .number()
     .int('topK must be a whole number')
@@ -37,9 +63,18 @@ export const PredictionSchema = z.object({
   score: z.number().min(0).max(1),
 });
 
-export const ClassifyResponseSchema = z.object({
+/** One model's answer. */
+export const ModelPredictionsSchema = z.object({
+  /** The model as the request named it. */
   model: z.string(),
+  /** Present when the model is a trained head (named by id or alias). */
+  head: z.object({ id: z.string(), backbone: z.string() }).optional(),
   predictions: z.array(PredictionSchema),
+});
+
+const ClassifyCommonSchema = z.object({
+  /** Backbone runs this answer took: one per backbone and preprocessing among the models. */
+  backbonePasses: z.number().int().min(1),
   image: z.object({
     format: z.enum(['jpeg', 'png', 'webp']),
     width: z.number().int(),
@@ -54,7 +89,41 @@ export const ClassifyResponseSchema = z.object({
     totalMs: z.number(),
   }),
 });
+
+/** One model named: its answer at the top level. */
+export const ClassifyResponseSchema = ModelPredictionsSchema.extend(ClassifyCommonSchema.shape);
 export type ClassifyResponse = z.infer<typeof ClassifyResponseSchema>;
+
+/** Several models named (`model=a,b`): one entry per model, in the order named. */
+export const MultiClassifyResponseSchema = ClassifyCommonSchema.extend({
+  results: z.array(ModelPredictionsSchema),
+});
+export type MultiClassifyResponse = z.infer<typeof MultiClassifyResponseSchema>;
+
+/** POST /v1/classify/batch: one entry per image, in upload order; errors stay per image. */
+export const BatchClassifyResponseSchema = z.object({
+  results: z.array(
+    z.union([
+      ClassifyCommonSchema.extend({
+        index: z.number().int(),
+        filename: z.string().nullable(),
+        status: z.literal(200),
+        results: z.array(ModelPredictionsSchema),
+      }),
+      z.object({
+        index: z.number().int(),
+        filename: z.string().nullable(),
+        status: z.number().int().min(400),
+        error: z.object({ code: z.string(), detail: z.string(), field: z.string().optional() }),
+      }),
+    ]),
+  ),
+  /** Images answered and failed, and the whole request's time. */
+  succeeded: z.number().int(),
+  failed: z.number().int(),
+  totalMs: z.number(),
+});
+export type BatchClassifyResponse = z.infer<typeof BatchClassifyResponseSchema>;
 
 export const ProblemSchema = z.object({
   type: z.string(),

@@ -149,6 +149,8 @@ export class OnnxGraphBuilder {
         output: this.outputs,
       },
     });
-    return onnx.ModelProto.encode(model).finish();
+    // protobufjs hands back a Node Buffer where one exists: return a plain Uint8Array view.
+    const bytes = onnx.ModelProto.encode(model).finish();
+    return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
 }

@@ -10,7 +10,10 @@ import { env } from 'cloudflare:workers';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { coordinatorOf } from '../../src/edge/jobs/service.js';
 import { handleJobsQueue } from '../../src/edge/jobs/queue-consumer.js';
+import { exportHeadOnnx } from '../../src/shared/head-onnx.js';
 import { headKeys } from '../../src/shared/heads.js';
+import { seedBackbone } from './fixtures.js';
+import { backboneManifest, seededWeights } from './heads-helpers.js';
 import {
   leaseOne,
   asGrant,
@@ -26,7 +29,12 @@ import {
 } from './jobs-helpers.js';
 import type { JobMessage } from '../../src/edge/env.js';
 
-beforeEach(freshState);
+const V2 = 'mobilenet-v2-0.35';
+
+beforeEach(async () => {
+  await freshState();
+  await seedBackbone(V2);
+});
 
 const epoch = (n: number) => ({
   epoch: n,
@@ -39,7 +47,9 @@ const epoch = (n: number) => ({
   seconds: 0.1,
 });
 
-function headForm(leaseToken: string, extra: Record<string, unknown> = {}) {
+/** A completion form with a real (tiny) ONNX head for the seeded v2 backbone. */
+async function headForm(leaseToken: string, extra: Record<string, unknown> = {}) {
+  const backbone = await backboneManifest(V2);
   const form = new FormData();
   form.set('leaseToken', leaseToken);
   form.set(
@@ -47,14 +57,16 @@ function headForm(leaseToken: string, extra: Record<string, unknown> = {}) {
     JSON.stringify({
       formatVersion: 1,
       kind: 'head',
-      backbone: { id: 'mobilenet-v2-0.35', fingerprint: 'a'.repeat(64) },
-      input: { name: 'embedding', dim: 1280 },
+      backbone: { id: backbone.id, fingerprint: backbone.fingerprint },
+      input: { name: 'embedding', dim: backbone.embeddingDim },
+      preprocessing: backbone.preprocessing,
       id2label: { '0': 'ants', '1': 'bees' },
       metrics: { valAccuracy: 0.93 },
       ...extra,
     }),
   );
-  form.set('head', new File([new Uint8Array([8, 7, 1, 2, 3])], 'head.onnx'));
+  const weights = seededWeights(backbone.embeddingDim, 2, 1);
+  form.set('head', new File([exportHeadOnnx(weights, { producerVersion: 'test' })], 'head.onnx'));
   return form;
 }
 
@@ -111,14 +123,15 @@ describe('a fine-tune job', () => {
 
     const done = await call(`/internal/v1/jobs/${job.id}/complete`, {
       key: worker,
-      body: headForm(grant.leaseToken),
+      body: await headForm(grant.leaseToken),
     });
     expect(done.status, JSON.stringify(done.body)).toBe(200);
     const finished = asJob(await call(`/v1/fine-tunes/${job.id}`, { key: apiKey }));
     expect(finished).toMatchObject({ status: 'succeeded', metrics: { valAccuracy: 0.93 } });
     expect(finished.headId).toMatch(/^head_[0-9a-f]{32}$/);
     const stored = await env.MODELS.get(headKeys(finished.headId!).model);
-    expect(new Uint8Array(await stored!.arrayBuffer())).toEqual(new Uint8Array([8, 7, 1, 2, 3]));
+    const sent = exportHeadOnnx(seededWeights(1280, 2, 1), { producerVersion: 'test' });
+    expect(new Uint8Array(await stored!.arrayBuffer())).toEqual(sent);
     expect(await env.MODELS.head(headKeys(finished.headId!).manifest)).not.toBeNull();
   });
 
@@ -195,7 +208,7 @@ describe('a fine-tune job', () => {
     expect(problemOf(stale)).toMatchObject({ code: 'lease_conflict', field: 'body.leaseToken' });
     const staleDone = await call(`/internal/v1/jobs/${job.id}/complete`, {
       key: worker,
-      body: headForm(first.leaseToken),
+      body: await headForm(first.leaseToken),
     });
     expect(staleDone.status).toBe(409);
     expect((await env.MODELS.list({ prefix: 'heads/' })).objects).toHaveLength(0);
@@ -204,7 +217,7 @@ describe('a fine-tune job', () => {
       (
         await call(`/internal/v1/jobs/${job.id}/complete`, {
           key: worker,
-          body: headForm(second.leaseToken),
+          body: await headForm(second.leaseToken),
         })
       ).status,
     ).toBe(200);
@@ -212,7 +225,7 @@ describe('a fine-tune job', () => {
       (
         await call(`/internal/v1/jobs/${job.id}/complete`, {
           key: worker,
-          body: headForm(second.leaseToken),
+          body: await headForm(second.leaseToken),
         })
       ).status,
     ).toBe(409);
@@ -305,7 +318,7 @@ describe('a fine-tune job', () => {
     const grant = await leaseOne(worker, { waitSeconds: 2 });
     await call(`/internal/v1/jobs/${job.id}/complete`, {
       key: worker,
-      body: headForm(grant.leaseToken),
+      body: await headForm(grant.leaseToken),
     });
     const events = await call(`/v1/fine-tunes/${job.id}/events`, { key: apiKey });
     expect(events.headers.get('content-type')).toContain('text/event-stream');

@@ -4,7 +4,10 @@ import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { deflateRawSync } from 'node:zlib';
 import sharp from 'sharp';
+import { crc32 } from '../../src/shared/zip-store.js';
 import { DATASETS_DIR } from './paths.js';
+
+export { crc32 };
 
 export interface ZipEntrySpec {
   /** The name as stored; a trailing slash makes a directory entry. */
@@ -33,19 +36,6 @@ export interface ZipOptions {
   readonly zip64?: boolean;
   /** Extra central-directory records pointing at an existing entry's local header. */
   readonly aliases?: readonly { readonly name: string; readonly of: string }[];
-}
-
-const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
-  let c = n;
-  for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0xedb88320 : c >>> 1;
-  return c >>> 0;
-});
-
-/** CRC-32 (IEEE 802.3), as ZIP stores it. */
-export function crc32(data: Uint8Array): number {
-  let crc = 0xffffffff;
-  for (let i = 0; i < data.length; i++) crc = CRC_TABLE[(crc ^ data[i]!) & 0xff]! ^ (crc >>> 8);
-  return (crc ^ 0xffffffff) >>> 0;
 }
 
 interface Written {

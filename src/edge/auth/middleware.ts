@@ -59,3 +59,17 @@ export function rateLimit(
     await next();
   };
 }
+
+/**
+ * The tenant of the request's API key when it sends one (a bad key is still a 401), or
+ * undefined for an anonymous request — for routes open to everyone that do more for tenants.
+ */
+export async function optionalTenant(c: Context<AppEnv>): Promise<string | undefined> {
+  if (c.req.header('authorization') === undefined) return undefined;
+  const key = bearer(c);
+  if (!key) throw unauthorized('send an API key as "Authorization: Bearer hs_key_…"');
+  const tenantId = await tenantForKey(c.env.DB, key);
+  if (!tenantId) throw unauthorized('the API key is unknown or revoked');
+  c.set('tenantId', tenantId);
+  return tenantId;
+}

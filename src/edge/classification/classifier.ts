@@ -1,12 +1,16 @@
-// Classification with a backbone's own classifier: sniff → decode → preprocess → run → top-k.
+// Classification: sniff → decode → preprocess → one backbone pass per preprocessing → each
+// model's classifier (the backbone's own, or trained heads on its embedding) → top-k.
 import { CLASSIFY_LIMITS, type ClassifyResponse } from '../../shared/api.js';
+import type { RgbImage } from '../../shared/image.js';
+import type { Preprocessing } from '../../shared/manifest.js';
 import { topK } from '../../shared/head-math.js';
 import { preprocess } from '../../shared/preprocess.js';
 import { ApiError } from '../errors.js';
 import { DecodeError } from '../../shared/decode.js';
 import { sniffImage, type ImageHeader } from '../../shared/image-header.js';
 import { decodeUpload } from './decoder.js';
-import { loadBackboneSession } from './model-store.js';
+import { loadHeadSession, type LoadedHead } from './head-store.js';
+import { loadBackboneSession, type LoadedBackbone } from './model-store.js';
 
 /** Checks an upload before any decoding: format, declared size, completeness. */
 export function inspectImage(bytes: Uint8Array, field: string): ImageHeader {
@@ -36,79 +40,238 @@ export function inspectImage(bytes: Uint8Array, field: string): ImageHeader {
   return sniffed.header;
 }
 
+/** A model a request named, resolved: a backbone's own classifier or a trained head. */
+export type ModelTarget =
+  | { readonly kind: 'backbone'; readonly ref: string; readonly backboneId: string }
+  | { readonly kind: 'head'; readonly ref: string; readonly headId: string };
+
+interface Pass {
+  readonly backbone: LoadedBackbone;
+  readonly preprocessing: Preprocessing;
+  readonly outputs: Set<string>;
+}
+
+interface PreparedTarget {
+  readonly target: ModelTarget;
+  readonly pass: number;
+  readonly labels: readonly string[];
+  readonly head?: LoadedHead;
+}
+
+/** Loaded models grouped into backbone passes: heads sharing a backbone and preprocessing share one run. */
+export interface PreparedModels {
+  readonly passes: readonly Pass[];
+  readonly targets: readonly PreparedTarget[];
+}
+
+export interface ModelDeps {
+  readonly bucket: R2Bucket;
+  readonly keepAlive: (promise: Promise<unknown>) => void;
+}
+
+/** A load that failed because a model does not exist names the request field it came from. */
+function naming<T>(promise: Promise<T>, field: string): Promise<T> {
+  return promise.catch((err: unknown) => {
+    if (err instanceof ApiError && err.code === 'not_found')
+      throw new ApiError(err.code, err.message, field);
+    throw err;
+  });
+}
+
 /**
- * Classifies one encoded image with backbone `modelId`'s ImageNet classifier.
+ * Loads every target's sessions (shared and cached per isolate) and plans the backbone passes.
  *
  * @example
- * const result = await classifyImage({ bucket: env.MODELS, keepAlive: (p) => ctx.waitUntil(p) }, bytes, opts);
+ * const prepared = await prepareModels(deps, [{ kind: 'head', ref: 'production', headId }], 'query.model');
  */
-export async function classifyImage(
-  deps: { readonly bucket: R2Bucket; readonly keepAlive: (promise: Promise<unknown>) => void },
-  bytes: Uint8Array,
-  opts: {
-    readonly model: string;
-    readonly topK: number;
-    /** Request fields named in errors, e.g. `body` and `query.model`. */
-    readonly imageField: string;
-    readonly modelField: string;
-  },
-): Promise<ClassifyResponse> {
-  const started = performance.now();
-  const header = inspectImage(bytes, opts.imageField);
-  // Start loading the model while the image decodes.
-  const loading = loadBackboneSession(deps.bucket, opts.model, deps.keepAlive).catch(
-    (err: unknown) => {
-      // The shared load knows nothing of this request: name the field it came from.
-      if (err instanceof ApiError && err.code === 'not_found')
-        throw new ApiError(err.code, err.message, opts.modelField);
-      throw err;
-    },
+export async function prepareModels(
+  deps: ModelDeps,
+  targets: readonly ModelTarget[],
+  modelField: string,
+): Promise<PreparedModels> {
+  const loaded = await Promise.all(
+    targets.map(async (target) => {
+      if (target.kind === 'backbone') {
+        const backbone = await naming(
+          loadBackboneSession(deps.bucket, target.backboneId, deps.keepAlive),
+          modelField,
+        );
+        const { manifest } = backbone;
+        if (!manifest.id2label || !manifest.onnx.outputs.probabilities) {
+          throw new ApiError(
+            'unprocessable',
+            `"${manifest.id}" has no classifier of its own; train a head on it first`,
+            modelField,
+          );
+        }
+        const labels = Object.entries(manifest.id2label)
+          .sort(([a], [b]) => Number(a) - Number(b))
+          .map(([, label]) => label);
+        return {
+          target,
+          backbone,
+          labels,
+          preprocessing: manifest.preprocessing,
+          output: manifest.onnx.outputs.probabilities.name,
+        };
+      }
+      const head = await loadHeadSession(deps.bucket, target.headId, deps.keepAlive);
+      const backbone = await loadBackboneSession(
+        deps.bucket,
+        head.manifest.backbone.id,
+        deps.keepAlive,
+      );
+      return {
+        target,
+        backbone,
+        head,
+        labels: head.labels,
+        preprocessing: head.manifest.preprocessing,
+        output: head.manifest.input.name,
+      };
+    }),
   );
-  loading.catch(() => undefined);
+  const passes: Pass[] = [];
+  const passOf = new Map<string, number>();
+  const prepared = loaded.map(({ target, backbone, head, labels, preprocessing, output }) => {
+    const key = `${backbone.manifest.id}\n${JSON.stringify(preprocessing)}`;
+    let pass = passOf.get(key);
+    if (pass === undefined) {
+      pass = passes.push({ backbone, preprocessing, outputs: new Set() }) - 1;
+      passOf.set(key, pass);
+    }
+    passes[pass]!.outputs.add(output);
+    return { target, pass, labels, ...(head ? { head } : {}) };
+  });
+  return { passes, targets: prepared };
+}
 
-  const decodeStart = performance.now();
-  let image;
+export interface ModelPredictions {
+  /** The model as the request named it (a backbone id, head id or alias). */
+  readonly model: string;
+  /** The head that answered, when the model is a head or an alias. */
+  readonly head?: { readonly id: string; readonly backbone: string };
+  readonly predictions: { label: string; index: number; score: number }[];
+}
+
+/**
+ * Runs each backbone pass once on a decoded image, then every head on its pass's embedding.
+ *
+ * @example
+ * const { results } = await runModels(prepared, image, 5);
+ */
+export async function runModels(
+  prepared: PreparedModels,
+  image: RgbImage,
+  k: number,
+): Promise<{ results: ModelPredictions[]; preprocessMs: number; inferenceMs: number }> {
+  let preprocessMs = 0;
+  let inferenceMs = 0;
+  const outputs = [];
+  for (const pass of prepared.passes) {
+    const t0 = performance.now();
+    const tensor = preprocess(image, pass.preprocessing);
+    const t1 = performance.now();
+    const { manifest, session } = pass.backbone;
+    const { crop } = pass.preprocessing;
+    outputs.push(
+      await session.run(
+        { [manifest.onnx.input.name]: { data: tensor, dims: [1, 3, crop.height, crop.width] } },
+        [...pass.outputs],
+      ),
+    );
+    preprocessMs += t1 - t0;
+    inferenceMs += performance.now() - t1;
+  }
+  const results: ModelPredictions[] = [];
+  for (const { target, pass, labels, head } of prepared.targets) {
+    const t0 = performance.now();
+    let probabilities: Float32Array;
+    if (head) {
+      const embedding = outputs[pass]![head.manifest.input.name]!;
+      const out = await head.session.run({ [head.manifest.input.name]: embedding }, [
+        'probabilities',
+      ]);
+      probabilities = out.probabilities!.data;
+      if (probabilities.length !== labels.length)
+        throw new ApiError(
+          'model_unavailable',
+          `${head.id} gives ${probabilities.length} scores for ${labels.length} labels`,
+        );
+    } else {
+      const { outputs: names } = prepared.passes[pass]!.backbone.manifest.onnx;
+      probabilities = outputs[pass]![names.probabilities!.name]!.data;
+    }
+    inferenceMs += performance.now() - t0;
+    results.push({
+      model: target.ref,
+      ...(head ? { head: { id: head.id, backbone: head.manifest.backbone.id } } : {}),
+      predictions: topK(probabilities, k).map(({ index, score }) => ({
+        label: labels[index] ?? `class ${index}`,
+        index,
+        score,
+      })),
+    });
+  }
+  return { results, preprocessMs, inferenceMs };
+}
+
+/** Decodes an upload already inspected, naming `field` when it is corrupt. */
+export function decodeChecked(bytes: Uint8Array, header: ImageHeader, field: string): RgbImage {
   try {
-    image = decodeUpload(bytes, header);
+    return decodeUpload(bytes, header);
   } catch (err) {
-    if (err instanceof DecodeError)
-      throw new ApiError('invalid_image', err.message, opts.imageField);
+    if (err instanceof DecodeError) throw new ApiError('invalid_image', err.message, field);
     throw err;
   }
+}
+
+export interface ClassifyResult {
+  readonly results: ModelPredictions[];
+  readonly backbonePasses: number;
+  readonly image: ClassifyResponse['image'];
+  readonly timings: ClassifyResponse['timings'];
+}
+
+const round = (ms: number) => Math.round(ms * 100) / 100;
+
+/**
+ * Classifies one encoded image with every target: the image is inspected before anything else,
+ * models load while it decodes, and each backbone runs once per distinct preprocessing.
+ *
+ * @example
+ * const result = await classifyImage(bytes, { load: () => prepareModels(deps, targets, 'query.model'), topK: 5, imageField: 'body' });
+ */
+export async function classifyImage(
+  bytes: Uint8Array,
+  opts: {
+    /** Called once the image has passed inspection; the models load while it decodes. */
+    readonly load: () => Promise<PreparedModels>;
+    readonly topK: number;
+    /** The request field named in errors, e.g. `body` or `form.image`. */
+    readonly imageField: string;
+  },
+): Promise<ClassifyResult> {
+  const started = performance.now();
+  const header = inspectImage(bytes, opts.imageField);
+  const loading = opts.load();
+  loading.catch(() => undefined);
+  const decodeStart = performance.now();
+  const image = decodeChecked(bytes, header, opts.imageField);
   const decodeEnd = performance.now();
-  const { manifest, session } = await loading;
-  const labels = manifest.id2label;
-  if (!labels || !manifest.onnx.outputs.probabilities) {
-    throw new ApiError(
-      'unprocessable',
-      `"${manifest.id}" has no classifier of its own; train a head on it first`,
-      opts.modelField,
-    );
-  }
-  const preprocessStart = performance.now();
-  const tensor = preprocess(image, manifest.preprocessing);
-  const inferenceStart = performance.now();
-  const { crop } = manifest.preprocessing;
-  const out = await session.run(
-    { [manifest.onnx.input.name]: { data: tensor, dims: [1, 3, crop.height, crop.width] } },
-    [manifest.onnx.outputs.probabilities.name],
-  );
-  const probabilities = out[manifest.onnx.outputs.probabilities.name]!.data;
+  const prepared = await loading;
+  const loaded = performance.now();
+  const run = await runModels(prepared, image, opts.topK);
   const done = performance.now();
-  const round = (ms: number) => Math.round(ms * 100) / 100;
   return {
-    model: manifest.id,
-    predictions: topK(probabilities, opts.topK).map(({ index, score }) => ({
-      label: labels[String(index)] ?? `class ${index}`,
-      index,
-      score,
-    })),
+    results: run.results,
+    backbonePasses: prepared.passes.length,
     image: { format: header.format, width: image.width, height: image.height },
     timings: {
       decodeMs: round(decodeEnd - decodeStart),
-      modelLoadMs: round(preprocessStart - decodeEnd),
-      preprocessMs: round(inferenceStart - preprocessStart),
-      inferenceMs: round(done - inferenceStart),
+      modelLoadMs: round(loaded - decodeEnd),
+      preprocessMs: round(run.preprocessMs),
+      inferenceMs: round(run.inferenceMs),
       totalMs: round(done - started),
     },
   };

@@ -1,6 +1,7 @@
 // A ZIP reader over ranged reads (an archive in R2 is never held whole): the central directory,
 // then one entry at a time, inflated with a counted, capped DecompressionStream.
 import { concatBytes } from '../../shared/bytes.js';
+import { crc32Update } from '../../shared/zip-store.js';
 
 /** Random access to the archive's bytes, e.g. R2 range reads. */
 export interface RandomAccessSource {
@@ -282,18 +283,6 @@ export async function openZip(
     if (end > limit) throw malformed(`entry "${entry.name}" overlaps the next record`);
   }
   return entries.map(({ nameBytes: _, ...entry }) => entry);
-}
-
-const CRC_TABLE = Uint32Array.from({ length: 256 }, (_, n) => {
-  let c = n;
-  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  return c >>> 0;
-});
-
-function crc32Update(crc: number, bytes: Uint8Array): number {
-  let c = crc ^ 0xffffffff;
-  for (const b of bytes) c = CRC_TABLE[(c ^ b) & 0xff]! ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
 }
 
 /**

@@ -15,6 +15,7 @@ import {
   type JobView,
   type LeaseGrant,
 } from '../../shared/jobs.js';
+import { HeadSummarySchema, type AliasView, type HeadSummary } from '../../shared/heads.js';
 import type { Env } from '../env.js';
 import { ApiError } from '../errors.js';
 
@@ -54,6 +55,19 @@ interface JobRow extends Record<string, SqlStorageValue> {
   updated_at: number;
   started_at: number | null;
   finished_at: number | null;
+}
+
+interface HeadRow extends Record<string, SqlStorageValue> {
+  id: string;
+  tenant_id: string;
+  job_id: string;
+  dataset_id: string;
+  backbone_id: string;
+  labels_json: string;
+  summary_json: string;
+  bytes: number;
+  created_at: number;
+  deleted_at: number | null;
 }
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -119,6 +133,16 @@ export class JobCoordinator extends DurableObject<Env> {
       updated_at INTEGER NOT NULL, started_at INTEGER, finished_at INTEGER, queued_at INTEGER NOT NULL)`);
     this.sql.exec('CREATE INDEX IF NOT EXISTS jobs_queue ON jobs(status, queued_at)');
     this.sql.exec('CREATE INDEX IF NOT EXISTS jobs_tenant ON jobs(tenant_id, created_at)');
+    // Heads and aliases live beside the jobs that made them, so completing a job registers its
+    // head atomically and deleting a head cannot leave an alias pointing at nothing.
+    this.sql.exec(`CREATE TABLE IF NOT EXISTS heads (
+      id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, job_id TEXT NOT NULL, dataset_id TEXT NOT NULL,
+      backbone_id TEXT NOT NULL, labels_json TEXT NOT NULL, summary_json TEXT NOT NULL,
+      bytes INTEGER NOT NULL, created_at INTEGER NOT NULL, deleted_at INTEGER)`);
+    this.sql.exec('CREATE INDEX IF NOT EXISTS heads_tenant ON heads(tenant_id, created_at)');
+    this.sql.exec(`CREATE TABLE IF NOT EXISTS aliases (
+      tenant_id TEXT NOT NULL, name TEXT NOT NULL, head_id TEXT NOT NULL, updated_at INTEGER NOT NULL,
+      PRIMARY KEY (tenant_id, name))`);
   }
 
   private row(id: string): JobRow | undefined {
@@ -335,15 +359,41 @@ export class JobCoordinator extends DurableObject<Env> {
     return { ok: true, value: { cancelRequested: held.value.cancel_requested === 1 } };
   }
 
-  /** Marks the job succeeded with its head; only the current lease holder may. */
+  /** Marks the job succeeded and registers its head; only the current lease holder may. */
   complete(
     jobId: string,
     token: string,
-    result: { headId: string; metrics: Record<string, JsonValue> },
+    result: {
+      headId: string;
+      metrics: Record<string, JsonValue>;
+      head: { backboneId: string; labels: string[]; bytes: number };
+    },
   ): CoordinatorResult<JobView> {
     const held = this.held(jobId, token);
     if (!held.ok) return held;
     const now = Date.now();
+    const m = result.metrics;
+    const num = (v: JsonValue | undefined) => (typeof v === 'number' ? v : null);
+    const summary = {
+      valAccuracy: num(m.valAccuracy),
+      valLoss: num(m.valLoss),
+      bestEpoch: num(m.bestEpoch),
+      epochsRun: num(m.epochsRun),
+      inputMode: typeof m.inputMode === 'string' ? m.inputMode : null,
+    };
+    this.sql.exec(
+      `INSERT OR IGNORE INTO heads (id, tenant_id, job_id, dataset_id, backbone_id, labels_json, summary_json, bytes, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      result.headId,
+      held.value.tenant_id,
+      jobId,
+      held.value.dataset_id,
+      result.head.backboneId,
+      JSON.stringify(result.head.labels),
+      JSON.stringify(summary),
+      result.head.bytes,
+      now,
+    );
     this.sql.exec(
       `UPDATE jobs SET status = 'succeeded', head_id = ?, metrics_json = ?, lease_token = NULL, lease_expires_at = NULL,
        updated_at = ?, finished_at = ? WHERE id = ?`,
@@ -446,6 +496,147 @@ export class JobCoordinator extends DurableObject<Env> {
       .map(toView);
   }
 
+  private headSummaries(rows: HeadRow[]): HeadSummary[] {
+    if (rows.length === 0) return [];
+    const aliases = new Map<string, string[]>();
+    for (const a of this.sql.exec<{ name: string; head_id: string }>(
+      `SELECT name, head_id FROM aliases WHERE tenant_id = ? AND head_id IN (${rows.map(() => '?').join(',')}) ORDER BY name`,
+      rows[0]!.tenant_id,
+      ...rows.map((r) => r.id),
+    )) {
+      aliases.set(a.head_id, [...(aliases.get(a.head_id) ?? []), a.name]);
+    }
+    return rows.map((r) => ({
+      id: r.id,
+      jobId: r.job_id,
+      datasetId: r.dataset_id,
+      backbone: r.backbone_id,
+      labels: z.array(z.string()).parse(JSON.parse(r.labels_json)),
+      metrics: HeadSummarySchema.shape.metrics.parse(JSON.parse(r.summary_json)),
+      bytes: r.bytes,
+      aliases: aliases.get(r.id) ?? [],
+      createdAt: iso(r.created_at)!,
+    }));
+  }
+
+  private liveHead(tenantId: string, headId: string): HeadRow | undefined {
+    return this.sql
+      .exec<HeadRow>(
+        'SELECT * FROM heads WHERE id = ? AND tenant_id = ? AND deleted_at IS NULL',
+        headId,
+        tenantId,
+      )
+      .toArray()[0];
+  }
+
+  /** The tenant's heads, newest first. */
+  listHeads(tenantId: string, opts: { before?: number; limit: number }): HeadSummary[] {
+    const rows = this.sql
+      .exec<HeadRow>(
+        `SELECT * FROM heads WHERE tenant_id = ? AND deleted_at IS NULL AND created_at < ?
+         ORDER BY created_at DESC, id DESC LIMIT ?`,
+        tenantId,
+        opts.before ?? Number.MAX_SAFE_INTEGER,
+        opts.limit,
+      )
+      .toArray();
+    return this.headSummaries(rows);
+  }
+
+  /** One live head of the tenant, or undefined. */
+  getHead(tenantId: string, headId: string): HeadSummary | undefined {
+    const row = this.liveHead(tenantId, headId);
+    return row ? this.headSummaries([row])[0] : undefined;
+  }
+
+  /**
+   * Resolves head ids and alias names to live heads of the tenant, all in one consistent read
+   * (so a request never mixes an alias's old and new target).
+   */
+  resolveHeads(tenantId: string, refs: string[]): ({ headId: string } | { missing: string })[] {
+    return refs.map((ref) => {
+      let headId = ref;
+      if (!ref.startsWith('head_')) {
+        const alias = this.sql
+          .exec<{ head_id: string }>(
+            'SELECT head_id FROM aliases WHERE tenant_id = ? AND name = ?',
+            tenantId,
+            ref,
+          )
+          .toArray()[0];
+        if (!alias) return { missing: `no head or alias named "${ref}"` };
+        headId = alias.head_id;
+      }
+      return this.liveHead(tenantId, headId)
+        ? { headId }
+        : { missing: `no head ${headId}${headId === ref ? '' : ` (alias "${ref}")`}` };
+    });
+  }
+
+  /** Points alias `name` at one of the tenant's live heads (creating or moving it). */
+  setAlias(tenantId: string, name: string, headId: string): CoordinatorResult<AliasView> {
+    if (!this.liveHead(tenantId, headId)) return fail('not_found', `no head ${headId}`);
+    const now = Date.now();
+    this.sql.exec(
+      `INSERT INTO aliases (tenant_id, name, head_id, updated_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (tenant_id, name) DO UPDATE SET head_id = excluded.head_id, updated_at = excluded.updated_at`,
+      tenantId,
+      name,
+      headId,
+      now,
+    );
+    return { ok: true, value: { name, headId, updatedAt: iso(now)! } };
+  }
+
+  listAliases(tenantId: string): AliasView[] {
+    return this.sql
+      .exec<{ name: string; head_id: string; updated_at: number }>(
+        'SELECT name, head_id, updated_at FROM aliases WHERE tenant_id = ? ORDER BY name',
+        tenantId,
+      )
+      .toArray()
+      .map((a) => ({ name: a.name, headId: a.head_id, updatedAt: iso(a.updated_at)! }));
+  }
+
+  deleteAlias(tenantId: string, name: string): CoordinatorResult<{ deleted: true }> {
+    const gone = this.sql.exec(
+      'DELETE FROM aliases WHERE tenant_id = ? AND name = ?',
+      tenantId,
+      name,
+    ).rowsWritten;
+    return gone > 0
+      ? { ok: true, value: { deleted: true } }
+      : fail('not_found', `no alias ${name}`);
+  }
+
+  /**
+   * Marks a head deleted (the caller then removes its files). Refused while an alias points at
+   * it, so a pinned name never silently stops working. A head the tenant already deleted answers
+   * `alreadyDeleted`, so a retried delete can still clean up files.
+   */
+  deleteHead(tenantId: string, headId: string): CoordinatorResult<{ alreadyDeleted: boolean }> {
+    const row = this.sql
+      .exec<HeadRow>('SELECT * FROM heads WHERE id = ? AND tenant_id = ?', headId, tenantId)
+      .toArray()[0];
+    if (!row) return fail('not_found', `no head ${headId}`);
+    if (row.deleted_at !== null) return { ok: true, value: { alreadyDeleted: true } };
+    const pinned = this.sql
+      .exec<{ name: string }>(
+        'SELECT name FROM aliases WHERE tenant_id = ? AND head_id = ? ORDER BY name',
+        tenantId,
+        headId,
+      )
+      .toArray()
+      .map((a) => a.name);
+    if (pinned.length > 0)
+      return fail(
+        'conflict',
+        `alias${pinned.length > 1 ? 'es' : ''} ${pinned.map((n) => `"${n}"`).join(', ')} point${pinned.length > 1 ? '' : 's'} at ${headId}; move or delete ${pinned.length > 1 ? 'them' : 'it'} first`,
+      );
+    this.sql.exec('UPDATE heads SET deleted_at = ? WHERE id = ?', Date.now(), headId);
+    return { ok: true, value: { alreadyDeleted: false } };
+  }
+
   /** Expired leases: back to the queue, or failed once the attempts are used up. */
   override async alarm(): Promise<void> {
     const now = Date.now();
@@ -510,5 +701,12 @@ export type CoordinatorClient = Asynced<
     | 'get'
     | 'list'
     | 'stats'
+    | 'listHeads'
+    | 'getHead'
+    | 'resolveHeads'
+    | 'setAlias'
+    | 'listAliases'
+    | 'deleteAlias'
+    | 'deleteHead'
   >
 >;

@@ -7,7 +7,13 @@ import { backboneKeys } from '../../shared/backbones.js';
 import { concatBytes } from '../../shared/bytes.js';
 import { datasetKeys } from '../../shared/datasets.js';
 import { sha256Hex } from '../../shared/fingerprint.js';
-import { HeadManifestSchema, headKeys } from '../../shared/heads.js';
+import {
+  HeadEvaluationSchema,
+  HeadManifestSchema,
+  headIncompatibility,
+  headKeys,
+} from '../../shared/heads.js';
+import { getBackboneManifest } from '../classification/model-store.js';
 import { EpochMetricsSchema } from '../../shared/jobs.js';
 import { requireWorker } from '../auth/middleware.js';
 import type { AppEnv } from '../env.js';
@@ -30,6 +36,24 @@ const TokenBody = z.object({ leaseToken: z.uuid() });
 const FailBody = TokenBody.extend({ message: z.string().min(1).max(2000), retryable: z.boolean() });
 const ProgressBody = TokenBody.extend({ metrics: EpochMetricsSchema });
 const Sha256 = z.string().regex(/^[0-9a-f]{64}$/);
+
+/** An optional JSON form field, validated; absent → undefined. */
+function parseOptionalJson<T extends z.ZodType>(
+  schema: T,
+  value: File | string | null,
+  field: string,
+): z.infer<T> | undefined {
+  if (value === null) return undefined;
+  if (typeof value !== 'string')
+    throw new ApiError('invalid_request', 'send this field as JSON text, not a file', field);
+  let json: unknown;
+  try {
+    json = JSON.parse(value);
+  } catch {
+    throw new ApiError('invalid_request', 'the field is not valid JSON', field);
+  }
+  return parseInput(schema, json, field);
+}
 
 /** The dataset of a job the caller holds (its lease token in the x-lease-token header). */
 async function heldDatasetId(env: AppEnv['Bindings'], jobId: string, header: string | undefined) {
@@ -143,8 +167,27 @@ export const internalRoutes = new Hono<AppEnv>()
       throw new ApiError('invalid_request', 'the manifest is not valid JSON', 'form.manifest');
     }
     const manifest = parseInput(HeadManifestSchema, manifestJson, 'form.manifest');
+    const evaluation = parseOptionalJson(
+      HeadEvaluationSchema,
+      form.get('evaluation'),
+      'form.evaluation',
+    );
     // Only the current lease holder may store a head (checked before anything is written).
     const lease = settle(await coordinator.checkLease(jobId, leaseToken), 'form.leaseToken');
+    const backbone = await getBackboneManifest(
+      c.env.MODELS,
+      manifest.backbone.id,
+      'form.manifest.backbone.id',
+    );
+    const incompatible = headIncompatibility(manifest, backbone);
+    if (incompatible) throw new ApiError('unprocessable', incompatible, 'form.manifest');
+    const labels = Object.keys(manifest.id2label).length;
+    if (evaluation && evaluation.classes.length !== labels)
+      throw new ApiError(
+        'invalid_request',
+        `the evaluation has ${evaluation.classes.length} classes, the head ${labels}`,
+        'form.evaluation.classes',
+      );
     const onnx = new Uint8Array(await head.arrayBuffer());
     const manifestBytes = new TextEncoder().encode(
       JSON.stringify({ ...manifest, jobId, tenantId: lease.tenantId }),
@@ -156,6 +199,12 @@ export const internalRoutes = new Hono<AppEnv>()
       ...meta,
       httpMetadata: { contentType: 'application/octet-stream' },
     });
+    if (evaluation)
+      await c.env.MODELS.put(keys.evaluation, JSON.stringify(evaluation), {
+        ...meta,
+        httpMetadata: { contentType: 'application/json' },
+      });
+    // The manifest goes last: a head is only loadable once all its files are there.
     await c.env.MODELS.put(keys.manifest, manifestBytes, {
       ...meta,
       httpMetadata: { contentType: 'application/json' },
@@ -163,10 +212,17 @@ export const internalRoutes = new Hono<AppEnv>()
     const done = await coordinator.complete(jobId, leaseToken, {
       headId,
       metrics: manifest.metrics,
+      head: {
+        backboneId: backbone.id,
+        labels: Object.entries(manifest.id2label)
+          .sort(([a], [b]) => Number(a) - Number(b))
+          .map(([, label]) => label),
+        bytes: onnx.byteLength,
+      },
     });
     if (!done.ok && !(await coordinator.headInUse(headId))) {
       // The lease ended between the check and the completion: leave no orphan head behind.
-      await c.env.MODELS.delete([keys.model, keys.manifest]);
+      await c.env.MODELS.delete([keys.model, keys.manifest, keys.evaluation]);
     }
     return c.json(settle(done, 'form.leaseToken'));
   });

@@ -1,6 +1,18 @@
-// Writes a trained head as a small ONNX graph: embedding → logits → probabilities.
-import { OnnxGraphBuilder, attr } from '../shared/onnx-graph.js';
-import type { HeadParams } from './train-head.js';
+// Writes a trained head as a small ONNX graph: embedding → logits → probabilities. Shared so the
+// worker exports heads and tests build them with the same code.
+import { OnnxGraphBuilder, attr } from './onnx-graph.js';
+
+/** A head's weights, row-major [in, out] matrices (w2/b2 and hidden are used by the MLP only). */
+export interface HeadWeights {
+  readonly type: 'linear' | 'mlp';
+  readonly dim: number;
+  readonly hidden: number;
+  readonly classes: number;
+  readonly w1: Float32Array;
+  readonly b1: Float32Array;
+  readonly w2: Float32Array;
+  readonly b2: Float32Array;
+}
 
 export const HEAD_OPSET = 13;
 export const HEAD_INPUT = 'embedding';
@@ -14,7 +26,7 @@ export const HEAD_INPUT = 'embedding';
  * const bytes = exportHeadOnnx(result.params, { producerVersion: '0.1.0' });
  */
 export function exportHeadOnnx(
-  params: HeadParams,
+  params: HeadWeights,
   opts: { producerVersion: string; docString?: string },
 ): Uint8Array {
   const g = new OnnxGraphBuilder('headstart_head');
