@@ -1,8 +1,14 @@
 // `npm start`: the whole system on its embedded defaults — the local D1 schema, backbones in the
-// local R2, a development API key, `wrangler dev` serving the edge, and one worker taking its
-// jobs. Ctrl-C stops everything.
+// local R2, a development API key, `wrangler dev` serving the edge, and one worker (on CPU)
+// taking its jobs. Prints the URL, the docs URL and the key, and writes them to
+// .headstart/local.json for scripts. Ctrl-C stops everything it started.
+//
+// Environment (all optional): HEADSTART_PORT (8787), HEADSTART_STATE_DIR (.wrangler/state),
+// HEADSTART_LOCAL_FILE (.headstart/local.json), HEADSTART_MODELS_SOURCE (../shared/models or a
+// URL), and the worker's own HEADSTART_* settings, passed through.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { z } from 'zod';
 import { getPlatformProxy } from 'wrangler';
 import { hashSecret } from '../src/shared/secrets.js';
@@ -12,17 +18,71 @@ import { DEFAULT_OUT, DEFAULT_SOURCE, importBackbones, type ModelBucket } from '
 const PORT = Number(process.env.HEADSTART_PORT ?? '8787');
 const HOST = '127.0.0.1';
 const URL_BASE = `http://${HOST}:${PORT}`;
-const STATE_DIR = '.wrangler/state';
+const STATE_DIR = process.env.HEADSTART_STATE_DIR ?? '.wrangler/state';
+const LOCAL_FILE = process.env.HEADSTART_LOCAL_FILE ?? '.headstart/local.json';
+const QUIET_ENV = {
+  WRANGLER_SEND_METRICS: 'false',
+  CLOUDFLARE_CF_FETCH_ENABLED: 'false',
+};
 
-const children: ChildProcess[] = [];
-function stopAll(code: number): void {
-  for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
-  process.exitCode = code;
+/** Children run in their own process groups, so stopping one also stops what it spawned. */
+const children = new Set<ChildProcess>();
+let stopping = false;
+
+function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // already gone
+  }
 }
-process.on('SIGINT', () => stopAll(0));
-process.on('SIGTERM', () => stopAll(0));
 
-const LOCAL_FILE = '.headstart/local.json';
+async function stopAll(code: number): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  process.exitCode = code;
+  const running = [...children];
+  // The worker first: it releases its lease while the edge can still answer.
+  const order = [
+    ...running.filter((c) => c !== edgeProcess),
+    ...(edgeProcess ? [edgeProcess] : []),
+  ];
+  for (const child of order) {
+    killGroup(child, 'SIGTERM');
+    const exited = new Promise<void>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) resolve();
+      else child.once('exit', () => resolve());
+    });
+    const timer = setTimeout(() => killGroup(child, 'SIGKILL'), 15_000);
+    await exited;
+    clearTimeout(timer);
+  }
+}
+/** Ctrl-C (SIGINT) and SIGTERM stop everything. Installed after wrangler's local proxy is gone,
+ * replacing the exit hooks it registers (they would end this process before its children). */
+function handleSignals(): void {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.removeAllListeners(signal);
+    process.on(signal, () => {
+      console.log(`[start] ${signal}: stopping the worker and the edge`);
+      void stopAll(0);
+    });
+  }
+}
+handleSignals();
+
+function start(command: string, args: string[], env: NodeJS.ProcessEnv): ChildProcess {
+  const child = spawn(command, args, {
+    stdio: ['ignore', 'inherit', 'inherit'],
+    env: { ...process.env, ...QUIET_ENV, ...env },
+    detached: true,
+  });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+
 const LocalCredentials = z.object({ apiKey: z.string(), workerToken: z.string() });
 
 /** Reuses the development key and worker token while they are still in the local D1. */
@@ -30,11 +90,11 @@ async function devCredentials(db: D1Like): Promise<z.infer<typeof LocalCredentia
   try {
     const saved = LocalCredentials.parse(JSON.parse(await readFile(LOCAL_FILE, 'utf8')));
     const key = await db
-      .prepare('SELECT 1 AS ok FROM api_keys WHERE key_hash = ?')
+      .prepare('SELECT 1 AS ok FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL')
       .bind(await hashSecret(saved.apiKey))
       .first();
     const worker = await db
-      .prepare('SELECT 1 AS ok FROM worker_tokens WHERE token_hash = ?')
+      .prepare('SELECT 1 AS ok FROM worker_tokens WHERE token_hash = ? AND revoked_at IS NULL')
       .bind(await hashSecret(saved.workerToken))
       .first();
     if (key && worker) return saved;
@@ -47,17 +107,15 @@ async function devCredentials(db: D1Like): Promise<z.infer<typeof LocalCredentia
 
 /** Schema, backbones and credentials in the local state that `wrangler dev` will use. */
 async function prepareLocalState(): Promise<z.infer<typeof LocalCredentials>> {
+  console.log(`[start] applying the D1 schema in ${STATE_DIR}`);
   execFileSync(
     'npx',
     ['wrangler', 'd1', 'migrations', 'apply', 'headstart', '--local', '--persist-to', STATE_DIR],
-    {
-      stdio: ['ignore', 'ignore', 'inherit'],
-      env: { ...process.env, CI: 'true', WRANGLER_SEND_METRICS: 'false' },
-    },
+    { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...QUIET_ENV, CI: 'true' } },
   );
   const proxy = await getPlatformProxy<{ MODELS: ModelBucket; DB: D1Like }>({
     configPath: 'wrangler.toml',
-    persist: { path: `${STATE_DIR}/v3` },
+    persist: { path: path.join(STATE_DIR, 'v3') },
   });
   try {
     await importBackbones({
@@ -75,6 +133,7 @@ async function prepareLocalState(): Promise<z.infer<typeof LocalCredentials>> {
 async function waitForHealth(timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
+    if (stopping) throw new Error('stopped before the edge was up');
     try {
       if ((await fetch(`${URL_BASE}/healthz`)).ok) return;
     } catch {
@@ -85,12 +144,37 @@ async function waitForHealth(timeoutMs: number): Promise<void> {
   throw new Error(`the edge did not answer ${URL_BASE}/healthz within ${timeoutMs / 1000} s`);
 }
 
+let edgeProcess: ChildProcess | undefined;
+
+/** One worker on this edge; restarted (at most 5 times a minute) if it dies on its own. */
+function startWorker(workerToken: string, restarts: number[] = []): void {
+  const worker = start(process.execPath, ['--import', 'tsx', 'src/gpu-worker/main.ts'], {
+    HEADSTART_EDGE_URL: URL_BASE,
+    HEADSTART_WORKER_TOKEN: workerToken,
+    HEADSTART_WORKER_ID: process.env.HEADSTART_WORKER_ID ?? 'local-worker',
+  });
+  worker.once('exit', (code, signal) => {
+    if (stopping) return;
+    const now = Date.now();
+    const recent = [...restarts.filter((t) => now - t < 60_000), now];
+    console.error(`[start] the worker exited (${signal ?? `code ${code}`})`);
+    if (recent.length > 5) {
+      console.error('[start] the worker keeps failing; not restarting it (see its log above)');
+      return;
+    }
+    setTimeout(() => {
+      if (!stopping) startWorker(workerToken, recent);
+    }, 2_000);
+  });
+}
+
 async function main(): Promise<void> {
   const credentials = await prepareLocalState();
-  const edge = spawn(
-    'npx',
+  handleSignals();
+  edgeProcess = start(
+    process.execPath,
     [
-      'wrangler',
+      'node_modules/wrangler/bin/wrangler.js',
       'dev',
       '--ip',
       HOST,
@@ -100,32 +184,16 @@ async function main(): Promise<void> {
       STATE_DIR,
       '--show-interactive-dev-session=false',
     ],
-    {
-      stdio: ['ignore', 'inherit', 'inherit'],
-      env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false' },
-    },
+    {},
   );
-  children.push(edge);
-  edge.on('exit', (code) => {
-    if (code !== 0 && code !== null) console.error(`wrangler dev exited with code ${code}`);
-    stopAll(code ?? 0);
+  edgeProcess.once('exit', (code) => {
+    if (stopping) return;
+    console.error(`[start] wrangler dev exited with code ${code}; stopping`);
+    void stopAll(code || 1);
   });
-  await waitForHealth(60_000);
-  // One GPU worker (on CPU locally) taking jobs from this edge.
-  const worker = spawn('npx', ['tsx', 'src/gpu-worker/main.ts'], {
-    stdio: ['ignore', 'inherit', 'inherit'],
-    env: {
-      ...process.env,
-      HEADSTART_EDGE_URL: URL_BASE,
-      HEADSTART_WORKER_TOKEN: credentials.workerToken,
-      HEADSTART_WORKER_ID: 'local-worker',
-    },
-  });
-  children.push(worker);
-  worker.on('exit', (code) => {
-    if (code !== 0 && code !== null) console.error(`the worker exited with code ${code}`);
-  });
-  await mkdir('.headstart', { recursive: true });
+  await waitForHealth(90_000);
+  startWorker(credentials.workerToken);
+  await mkdir(path.dirname(LOCAL_FILE), { recursive: true });
   const local = { url: URL_BASE, docsUrl: `${URL_BASE}/docs`, ...credentials };
   await writeFile(LOCAL_FILE, `${JSON.stringify(local, null, 2)}\n`, { mode: 0o600 });
   console.log(
@@ -135,6 +203,7 @@ async function main(): Promise<void> {
       `  edge:  ${local.url}`,
       `  docs:  ${local.docsUrl}`,
       `  key:   ${local.apiKey}`,
+      `  (also in ${LOCAL_FILE})`,
       `  try:   curl -H 'content-type: image/jpeg' --data-binary @photo.jpg ${local.url}/v1/classify`,
       'Press Ctrl-C to stop.',
       '',
@@ -144,5 +213,5 @@ async function main(): Promise<void> {
 
 main().catch((err: unknown) => {
   console.error(`npm start failed: ${err instanceof Error ? err.message : String(err)}`);
-  stopAll(1);
+  void stopAll(1);
 });

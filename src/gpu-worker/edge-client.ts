@@ -85,7 +85,7 @@ export class EdgeClient {
           Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : 250 * 2 ** attempt,
         );
       } catch (err) {
-        if (err instanceof EdgeRequestError) throw err;
+        if (err instanceof EdgeRequestError || init.signal?.aborted) throw err;
         lastError = err;
         if (attempt === this.attempts) break;
         await sleep(250 * 2 ** attempt);
@@ -104,15 +104,16 @@ export class EdgeClient {
   }
 
   /** The next job, or null when none arrived within `waitSeconds`. */
-  async lease(opts: {
-    workerId: string;
-    waitSeconds: number;
-    leaseSeconds: number;
-  }): Promise<LeaseGrant | null> {
+  /** Asks for a job, waiting up to `waitSeconds`; `signal` abandons the wait (on shutdown). */
+  async lease(
+    opts: { workerId: string; waitSeconds: number; leaseSeconds: number },
+    signal?: AbortSignal,
+  ): Promise<LeaseGrant | null> {
     const res = await this.request('/leases', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(opts),
+      ...(signal ? { signal } : {}),
     });
     if (res.status === 204) return null;
     return LeaseGrantSchema.parse(await res.json());

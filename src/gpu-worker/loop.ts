@@ -28,6 +28,8 @@ type AbortReason = 'canceled' | 'lease-lost' | 'shutdown';
  */
 export class WorkerLoop {
   private stopping = false;
+  /** Aborts lease requests still waiting for work when the worker stops. */
+  private readonly polls = new AbortController();
   private readonly running = new Map<string, AbortController>();
   completed = 0;
   failed = 0;
@@ -43,6 +45,7 @@ export class WorkerLoop {
   stop(opts: { graceSeconds: number }): void {
     if (this.stopping) return;
     this.stopping = true;
+    this.polls.abort();
     this.opts.log(
       `stopping: no new jobs; ${this.running.size} running job(s) get ${opts.graceSeconds} s to finish`,
     );
@@ -56,12 +59,18 @@ export class WorkerLoop {
     while (!this.stopping) {
       let grant: LeaseGrant | null;
       try {
-        grant = await this.opts.edge.lease({
-          workerId: this.opts.workerId,
-          waitSeconds: this.opts.waitSeconds ?? 20,
-          leaseSeconds: this.opts.leaseSeconds,
-        });
+        grant = await this.opts.edge.lease(
+          {
+            workerId: this.opts.workerId,
+            waitSeconds: this.opts.waitSeconds ?? 20,
+            leaseSeconds: this.opts.leaseSeconds,
+          },
+          this.polls.signal,
+        );
       } catch (err) {
+        // Stopping: an abandoned wait is expected. (Were a job granted at that very moment, its
+        // lease simply expires and the coordinator queues it again.)
+        if (this.stopping) return;
         this.opts.log(`lease request failed: ${(err as Error).message}; retrying in 5 s`);
         await new Promise((r) => setTimeout(r, 5000));
         continue;
