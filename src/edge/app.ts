@@ -11,7 +11,7 @@ import { diagnosticsRoutes } from './routes/diagnostics.js';
 import { internalRoutes } from './routes/internal.js';
 import { batchesRoutes, jobsRoutes } from './routes/jobs.js';
 import { rateLimit } from './auth/middleware.js';
-import { aliasesRoutes, headsRoutes } from './routes/heads.js';
+import { HEADS_API_DOCS, aliasesRoutes, headsRoutes } from './routes/heads.js';
 
 export const app = new OpenAPIHono<AppEnv>();
 
@@ -46,6 +46,12 @@ const OPENAPI_CONFIG = {
       'Transfer learning for computer vision at the edge. Errors are `application/problem+json` (RFC 9457) with a stable `code` and the `field` at fault.',
   },
 };
+app.openAPIRegistry.registerComponent('securitySchemes', 'apiKey', {
+  type: 'http',
+  scheme: 'bearer',
+  description: 'An API key, hs_key_… (npm start prints one)',
+});
+for (const route of HEADS_API_DOCS) app.openAPIRegistry.registerPath(route);
 app.doc31('/openapi.json', OPENAPI_CONFIG);
 app.get('/docs', (c) => c.html(renderDocsPage(app.getOpenAPI31Document(OPENAPI_CONFIG))));
 

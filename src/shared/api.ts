@@ -27,24 +27,31 @@ export const ModelIdSchema = z
   .regex(/^[a-z0-9][a-z0-9.-]*$/, 'lowercase letters, digits, dots and dashes');
 
 /** A model as a request names it: a backbone id, a head id (head_…) or an alias. */
-export const ModelRefSchema = z
-  .string()
-  .min(1)
-  .max(64)
-  .regex(/^[a-z0-9][a-z0-9._-]*$/, 'a backbone id, a head id or an alias');
+const MODEL_REF = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 
-/** `model=a,b,c`: up to maxModels distinct models, answered from one backbone pass each. */
+/**
+ * `model=a,b,c`: up to maxModels distinct models, answered from one backbone pass each. Errors
+ * name the whole field (and the bad name in the message).
+ */
 export const ModelListSchema = z
   .string()
   .max(CLASSIFY_LIMITS.maxModels * 65)
-  .transform((value) => value.split(',').map((ref) => ref.trim()))
-  .pipe(
-    z
-      .array(ModelRefSchema)
-      .min(1)
-      .max(CLASSIFY_LIMITS.maxModels, `at most ${CLASSIFY_LIMITS.maxModels} models in one request`)
-      .refine((refs) => new Set(refs).size === refs.length, 'a model is named twice'),
-  );
+  .transform((value, ctx) => {
+    const refs = value.split(',').map((ref) => ref.trim());
+    const problem =
+      refs.find((ref) => !MODEL_REF.test(ref)) !== undefined
+        ? `"${refs.find((ref) => !MODEL_REF.test(ref))}" is not a backbone id, head id or alias (lowercase letters, digits, '.', '_', '-')`
+        : refs.length > CLASSIFY_LIMITS.maxModels
+          ? `${refs.length} models; at most ${CLASSIFY_LIMITS.maxModels} in one request`
+          : new Set(refs).size !== refs.length
+            ? 'a model is named twice'
+            : undefined;
+    if (problem) {
+      ctx.addIssue({ code: 'custom', message: problem });
+      return z.NEVER;
+    }
+    return refs;
+  });
 
 export const ClassifyParamsSchema = z.object({
   model: ModelListSchema.optional(),

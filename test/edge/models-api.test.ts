@@ -101,9 +101,20 @@ describe('API reference', () => {
     }>();
     expect(doc.openapi).toBe('3.1.0');
     expect(Object.keys(doc.paths)).toEqual(
-      expect.arrayContaining(['/v1/models', '/v1/models/{id}', '/v1/classify']),
+      expect.arrayContaining([
+        '/v1/models',
+        '/v1/models/{id}',
+        '/v1/classify',
+        '/v1/classify/batch',
+        '/v1/heads',
+        '/v1/heads/{id}',
+        '/v1/heads/{id}/download',
+        '/v1/aliases/{name}',
+      ]),
     );
     expect(Object.keys(doc.paths['/v1/classify']!)).toEqual(['post']);
+    expect(Object.keys(doc.paths['/v1/heads/{id}']!).sort()).toEqual(['delete', 'get']);
+    expect(Object.keys(doc.paths['/v1/aliases/{name}']!).sort()).toEqual(['delete', 'get', 'put']);
   });
 
   it('renders a readable docs page without third-party scripts', async () => {
@@ -111,7 +122,10 @@ describe('API reference', () => {
     expect(res.headers.get('content-type')).toContain('text/html');
     const html = await res.text();
     expect(html).toContain('<code>/v1/classify</code>');
-    expect(html).toContain('Classify a photo with ImageNet labels');
+    expect(html).toContain(
+      'Classify a photo with a backbone’s ImageNet classifier or your trained heads',
+    );
+    expect(html).toContain('/v1/heads/{id}/download');
     expect(html).not.toMatch(/<script/i);
   });
 });

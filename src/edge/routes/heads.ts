@@ -1,11 +1,15 @@
 // The heads API: a tenant's trained heads (list, details with metrics and confusion matrix,
 // per-image evaluation, download, delete) and aliases that pin a name such as "production".
+import { z, type RouteConfig } from '@hono/zod-openapi';
 import { Hono } from 'hono';
-import { z } from 'zod';
+import { ProblemSchema } from '../../shared/api.js';
 import { backboneKeys } from '../../shared/backbones.js';
 import {
   AliasNameSchema,
+  AliasViewSchema,
+  HeadEvaluationSchema,
   HeadIdSchema,
+  HeadSummarySchema,
   HeadManifestSchema,
   headKeys,
   type HeadManifest,
@@ -212,3 +216,141 @@ export const aliasesRoutes = new Hono<AppEnv>()
     if (!result.ok) throw new ApiError('not_found', result.message, 'path.name');
     return c.body(null, 204);
   });
+
+const problem = (description: string) => ({
+  description,
+  content: { 'application/problem+json': { schema: ProblemSchema } },
+});
+const json = (description: string, schema: z.ZodType) => ({
+  description,
+  content: { 'application/json': { schema } },
+});
+const headId = z.object({ id: HeadIdSchema });
+const aliasName = z.object({ name: AliasNameSchema });
+const security = [{ apiKey: [] }];
+
+/** The heads and aliases routes in the OpenAPI document (they are plain Hono handlers). */
+export const HEADS_API_DOCS: RouteConfig[] = [
+  {
+    method: 'get',
+    path: '/v1/heads',
+    tags: ['heads'],
+    security,
+    summary: 'Your trained heads, newest first',
+    request: { query: ListQuery },
+    responses: {
+      200: json(
+        'Heads with their headline metrics and aliases',
+        z.object({ heads: z.array(HeadSummarySchema), nextCursor: z.string().nullable() }),
+      ),
+      401: problem('No or bad API key'),
+    },
+  },
+  {
+    method: 'get',
+    path: '/v1/heads/{id}',
+    tags: ['heads'],
+    security,
+    summary: 'One head: metrics, confusion matrix and its full manifest',
+    request: { params: headId },
+    responses: {
+      200: json(
+        'The head',
+        HeadSummarySchema.extend({
+          confusion: z
+            .object({ labels: z.array(z.string()), matrix: z.array(z.array(z.number())) })
+            .nullable(),
+          // The manifest's metrics are free-form JSON (recursive), summarised for the document.
+          manifest: z.record(z.string(), z.unknown()).openapi({
+            description:
+              'the head manifest: backbone, input, preprocessing, id2label, metrics, hyperparameters',
+          }),
+        }),
+      ),
+      404: problem('No such head for this key'),
+    },
+  },
+  {
+    method: 'get',
+    path: '/v1/heads/{id}/evaluation',
+    tags: ['heads'],
+    security,
+    summary: 'The worker’s probabilities for every validation image',
+    request: { params: headId },
+    responses: {
+      200: json('Per-image predictions', HeadEvaluationSchema),
+      404: problem('No such head, or stored without predictions'),
+    },
+  },
+  {
+    method: 'get',
+    path: '/v1/heads/{id}/download',
+    tags: ['heads'],
+    security,
+    summary: 'The head as a zip (model.onnx, manifest.json, README.md), or one file',
+    request: { params: headId, query: DownloadQuery },
+    responses: {
+      200: {
+        description: 'application/zip, or the one file asked for',
+        content: { 'application/zip': { schema: z.string().openapi({ format: 'binary' }) } },
+      },
+      404: problem('No such head for this key'),
+    },
+  },
+  {
+    method: 'delete',
+    path: '/v1/heads/{id}',
+    tags: ['heads'],
+    security,
+    summary: 'Delete a head (not while an alias points at it)',
+    request: { params: headId },
+    responses: {
+      204: { description: 'Deleted' },
+      404: problem('No such head for this key'),
+      409: problem('An alias points at the head'),
+    },
+  },
+  {
+    method: 'get',
+    path: '/v1/aliases',
+    tags: ['heads'],
+    security,
+    summary: 'Your aliases',
+    responses: { 200: json('Aliases', z.object({ aliases: z.array(AliasViewSchema) })) },
+  },
+  {
+    method: 'get',
+    path: '/v1/aliases/{name}',
+    tags: ['heads'],
+    security,
+    summary: 'One alias',
+    request: { params: aliasName },
+    responses: { 200: json('The alias', AliasViewSchema), 404: problem('No such alias') },
+  },
+  {
+    method: 'put',
+    path: '/v1/aliases/{name}',
+    tags: ['heads'],
+    security,
+    summary: 'Point an alias at a head (create or move)',
+    request: {
+      params: aliasName,
+      body: { content: { 'application/json': { schema: AliasBody } }, required: true },
+    },
+    responses: {
+      200: json('The alias', AliasViewSchema),
+      400: problem('Bad alias name or head id'),
+      404: problem('No such head for this key'),
+      409: problem('The name is a backbone id'),
+    },
+  },
+  {
+    method: 'delete',
+    path: '/v1/aliases/{name}',
+    tags: ['heads'],
+    security,
+    summary: 'Drop an alias (the head stays)',
+    request: { params: aliasName },
+    responses: { 204: { description: 'Deleted' }, 404: problem('No such alias') },
+  },
+];
