@@ -136,7 +136,7 @@ export const FineTuneRequestSchema = z.looseObject({
 });
 
 /**
- * Fills a request from its preset (default `lesson`) and validates the result strictly, so an
+ * Fills a request from its preset (default `headstart`) and validates the result strictly, so an
  * unknown field or a bad value is named in the error.
  *
  * @example
