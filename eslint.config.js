@@ -9,7 +9,7 @@ export default tseslint.config(
   {
     languageOptions: {
       parserOptions: {
-        project: ['./tsconfig.json', './tsconfig.edge.json'],
+        project: ['./tsconfig.json', './tsconfig.edge.json', './tsconfig.widgets.json'],
         tsconfigRootDir: import.meta.dirname,
       },
     },
@@ -73,6 +73,26 @@ export default tseslint.config(
             {
               group: ['**/edge/**', 'onnxruntime-web', 'onnxruntime-web/*', 'cloudflare:*'],
               message: 'The worker meets the edge only over HTTP and R2.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['src/widgets/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/edge/**', '**/gpu-worker/**', 'node:*', 'cloudflare:*', 'onnxruntime-*'],
+              message: 'Widgets run in the browser and meet the edge only over HTTP.',
+            },
+            {
+              group: ['zod', 'hono', 'hono/*'],
+              message: 'Widgets ship without runtime dependencies (bundle size).',
             },
           ],
         },

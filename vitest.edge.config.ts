@@ -18,8 +18,21 @@ async function serveFixture(request: Request): Promise<Response> {
   }
 }
 
+/**
+ * Markdown imported as text, as wrangler.toml's `Text` rule does for the deployed Worker (vite
+ * would otherwise try to parse lessons as JavaScript).
+ */
+const markdownAsText = {
+  name: 'headstart-markdown-as-text',
+  async load(id: string) {
+    if (!id.endsWith('.md')) return null;
+    return `export default ${JSON.stringify(await readFile(id, 'utf8'))};`;
+  },
+};
+
 export default defineConfig({
   plugins: [
+    markdownAsText,
     cloudflareTest(async () => ({
       wrangler: { configPath: './wrangler.toml' },
       miniflare: {

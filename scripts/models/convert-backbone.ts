@@ -2,13 +2,14 @@
 import { z } from 'zod';
 import type { BackboneSpec } from '../../src/shared/backbones.js';
 import { sha256Hex, weightsFingerprint } from '../../src/shared/fingerprint.js';
+import { backboneBlocks } from './blocks.js';
 import { MANIFEST_FORMAT_VERSION, parseBackboneManifest, type BackboneManifest } from '../../src/shared/manifest.js';
 import { foldBatchNorm, foldPadding, pruneInitializers, serialiseGraph } from './onnx-ir.js';
 import { loadTfjsModel, readSource } from './tfjs-format.js';
 import { convertKerasModel, type OutputInfo } from './tfjs-to-onnx.js';
 
 /** Bump when the converter's output changes, so `models:import` rebuilds existing files. */
-export const CONVERTER_VERSION = '1.0.0';
+export const CONVERTER_VERSION = '1.1.0';
 export const ONNX_OPSET = 13;
 
 /** The weights of a source do not match the catalog's pinned fingerprint. */
@@ -94,6 +95,7 @@ export async function convertBackbone(
     inputSize: { width, height },
     preprocessing: spec.preprocessing,
     embeddingDim,
+    blocks: backboneBlocks(model.weights),
     ...(id2label ? { id2label } : {}),
     converter: { name: 'headstart-tfjs-to-onnx', version: CONVERTER_VERSION },
   });

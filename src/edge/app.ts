@@ -11,6 +11,8 @@ import { diagnosticsRoutes } from './routes/diagnostics.js';
 import { internalRoutes } from './routes/internal.js';
 import { batchesRoutes, jobsRoutes } from './routes/jobs.js';
 import { rateLimit } from './auth/middleware.js';
+import { embedRoutes } from './routes/embed.js';
+import { lessonPages, lessonsApi } from './routes/lessons.js';
 import { HEADS_API_DOCS, aliasesRoutes, headsRoutes } from './routes/heads.js';
 
 export const app = new OpenAPIHono<AppEnv>();
@@ -21,19 +23,26 @@ app.use('*', async (c, next) => {
   c.header('x-request-id', c.get('requestId'));
 });
 // The public API is meant to be called from any origin; writes are protected by keys, not CORS.
-app.use('/v1/*', cors({ origin: '*', exposeHeaders: ['x-request-id'], maxAge: 86400 }));
+app.use(
+  '/v1/*',
+  cors({ origin: '*', exposeHeaders: ['x-request-id', 'retry-after'], maxAge: 86400 }),
+);
 
 app.get('/healthz', (c) => c.json({ ok: true }));
 app.route('/v1/models', modelsRoutes);
 const classifyLimit = rateLimit((env) => env.CLASSIFY_LIMITER, 60);
 app.use('/v1/classify', classifyLimit);
 app.use('/v1/classify/*', classifyLimit);
+app.use('/v1/lessons/:id/quiz', classifyLimit);
 app.route('/v1/classify', classifyRoutes);
 app.route('/v1/datasets', datasetsRoutes);
 app.route('/v1/fine-tunes', jobsRoutes);
 app.route('/v1/batches', batchesRoutes);
 app.route('/v1/heads', headsRoutes);
 app.route('/v1/aliases', aliasesRoutes);
+app.route('/v1/lessons', lessonsApi);
+app.route('/lessons', lessonPages);
+app.route('/', embedRoutes);
 app.route('/internal/v1', internalRoutes);
 app.route('/internal/diagnostics', diagnosticsRoutes);
 

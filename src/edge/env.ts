@@ -18,6 +18,8 @@ export interface Env {
   readonly DEFAULT_CLASSIFIER?: string;
   /** Backbone new fine-tune jobs use when they name none. */
   readonly DEFAULT_EMBEDDER?: string;
+  /** CSP frame-ancestors of the /embed pages (default `*`: any site may embed them). */
+  readonly EMBED_FRAME_ANCESTORS?: string;
   /** "true" enables GET /internal/diagnostics/memory (benchmarks); off by default. */
   readonly DIAGNOSTICS?: string;
 }

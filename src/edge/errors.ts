@@ -22,6 +22,7 @@ export const ERROR_STATUS = {
   unsupported_strategy: 422,
   rate_limited: 429,
   internal: 500,
+  not_implemented: 501,
   model_unavailable: 503,
   unavailable: 503,
 } as const satisfies Record<string, ContentfulStatusCode>;
@@ -76,6 +77,7 @@ const TITLES: Record<ErrorCode, string> = {
   unsupported_strategy: 'Strategy not available yet',
   rate_limited: 'Too many requests',
   internal: 'Internal error',
+  not_implemented: 'Not implemented',
   model_unavailable: 'Model unavailable',
   unavailable: 'Temporarily unavailable',
 };

@@ -9,3 +9,8 @@ declare module 'onnxruntime-web/ort-wasm-simd-threaded.wasm' {
   const module: WebAssembly.Module;
   export default module;
 }
+
+declare module '*.md' {
+  const text: string;
+  export default text;
+}

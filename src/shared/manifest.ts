@@ -71,6 +71,19 @@ const TensorInfoSchema = z.object({
   shape: z.array(z.union([z.number().int().min(1), z.literal('batch')])),
 });
 
+/** One block of a backbone: the stem, a (inverted-)residual block, the top convolution, … */
+export const BackboneBlockSchema = z.object({
+  name: z.string().min(1),
+  /** `trunk` blocks feed the embedding; `classifier` is the source's own ImageNet head. */
+  role: z.enum(['trunk', 'classifier']),
+  /** Keras layer names in the block. */
+  layers: z.array(z.string()),
+  parameters: z.number().int().min(0),
+  /** Parameters a fine-tune would update (BatchNorm moving statistics excluded). */
+  trainableParameters: z.number().int().min(0),
+});
+export type BackboneBlock = z.infer<typeof BackboneBlockSchema>;
+
 export const BackboneManifestSchema = z.object({
   formatVersion: z.literal(MANIFEST_FORMAT_VERSION),
   kind: z.literal('backbone'),
@@ -99,6 +112,8 @@ export const BackboneManifestSchema = z.object({
   inputSize: z.object({ width: z.number().int().min(1), height: z.number().int().min(1) }),
   preprocessing: PreprocessingSchema,
   embeddingDim: z.number().int().min(1),
+  /** The network's blocks in order with parameter counts (what partial fine-tuning names). */
+  blocks: z.array(BackboneBlockSchema).optional(),
   /** Class names of the source's own classifier, index → label (Hugging Face naming). */
   id2label: z.record(z.string().regex(/^\d+$/), z.string()).optional(),
   converter: z.object({ name: z.string(), version: z.string() }),

@@ -32,6 +32,12 @@ describe('lesson files', () => {
     const { frontmatter } = parseLesson(read(path.join(LESSONS_DIR, file)));
     expect(`${frontmatter.id}.md`).toBe(file);
   });
+
+  it.each(lessonFiles)('%s is bundled into the edge catalogue', (file) => {
+    const catalog = read(path.join(ROOT, 'src', 'edge', 'lessons', 'catalog.ts'));
+    expect(catalog).toContain(`from '../../../lessons/${file}'`);
+    expect(catalog).toContain(`'${file}':`);
+  });
 });
 
 describe('cv-transfer-learning: frontmatter, widgets and quiz', () => {

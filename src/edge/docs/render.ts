@@ -1,5 +1,6 @@
 // A self-contained HTML page for the OpenAPI document: no scripts, no third-party assets.
 import { z } from 'zod';
+import { escapeHtml } from '../html/escape.js';
 
 const OperationSchema = z.looseObject({
   summary: z.string().optional(),
@@ -29,11 +30,7 @@ const DocumentSchema = z.looseObject({
   paths: z.record(z.string(), z.record(z.string(), z.unknown())).optional(),
 });
 
-const escape = (s: string) =>
-  s.replace(
-    /[&<>"']/g,
-    (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[ch]!,
-  );
+const escape = escapeHtml;
 const code = (s: string) => escape(s).replace(/`([^`]+)`/g, '<code>$1</code>');
 
 function renderOperation(path: string, method: string, op: Operation): string {

@@ -1,0 +1,317 @@
+// The widgets in a real headless Chromium (Debian's chromium, driven by playwright-core), against
+// a real local edge and an in-process worker: a host page on another origin embeds every widget
+// as a custom element and as an iframe; the quiz is answered and graded by the edge, the
+// classifier classifies a real photo, the trainer trains a head, iframes resize themselves, and
+// no response the browser receives carries the quiz's answer key. Screenshots go to
+// test-artifacts/widgets/.
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, readdir, stat } from 'node:fs/promises';
+import http from 'node:http';
+import path from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BackboneStore } from '../../src/gpu-worker/backbones.js';
+import { EdgeClient } from '../../src/gpu-worker/edge-client.js';
+import { WorkerLoop } from '../../src/gpu-worker/loop.js';
+import { parseLesson, type Quiz } from '../../src/shared/lessons.js';
+import { startLocalEdge, type LocalEdge } from '../../scripts/lib/local-edge.js';
+import { DATASETS_DIR, MODELS_SOURCE, TEST_MODELS } from '../support/paths.js';
+import { tempDir } from '../support/temp.js';
+
+const CHROMIUM = process.env.HEADSTART_CHROMIUM ?? '/usr/bin/chromium';
+const ARTIFACTS = path.resolve(import.meta.dirname, '..', '..', 'test-artifacts', 'widgets');
+const LESSON = 'cv-transfer-learning';
+const BEE = path.join(DATASETS_DIR, 'hymenoptera_data', 'val', 'bees', '10870992_eebeeb3a12.jpg');
+
+let edge: LocalEdge;
+let worker: { stop(): Promise<void> };
+let host: http.Server;
+let hostUrl: string;
+let browser: Browser;
+let page: Page;
+const problems: string[] = [];
+/** Every response body the host page received from the edge, by URL. */
+const received: { url: string; method: string; body: string }[] = [];
+const quiz: Quiz = parseLesson(
+  await readFile(path.resolve(import.meta.dirname, '..', '..', 'lessons', `${LESSON}.md`), 'utf8'),
+).quiz!;
+
+function hostPage(): string {
+  const e = edge.url;
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>A site that embeds Headstart</title>
+<script type="module" src="${e}/widgets.js"></script>
+<script>
+  window.events = [];
+  for (const type of ['headstart:graded', 'headstart:classified', 'headstart:complete', 'headstart:score'])
+    document.addEventListener(type, (e) => window.events.push({ type, target: e.target.id, detail: e.detail }), true);
+</script>
+<style>body { font-family: sans-serif; max-width: 760px; margin: 1rem auto; } iframe { width: 100%; border: 0; display: block; }</style>
+</head><body>
+<h1>Host page on another origin</h1>
+<headstart-quiz id="quiz" lesson="${LESSON}"></headstart-quiz>
+<headstart-classifier id="classifier" model="mobilenet-v1-0.25" top-k="3"></headstart-classifier>
+<headstart-strategies id="strategies" backbone="mobilenet-v2-0.35" classes="2"></headstart-strategies>
+<headstart-trainer id="trainer" api-key="${edge.apiKey}" epochs="5"></headstart-trainer>
+<iframe id="quiz-frame" src="${e}/embed/quiz?lesson=${LESSON}" title="Knowledge check" height="120" data-headstart-embed></iframe>
+<iframe id="classifier-frame" src="${e}/embed/classifier?model=mobilenet-v1-0.25&amp;topK=3" title="Image classifier" height="120" data-headstart-embed></iframe>
+</body></html>`;
+}
+
+async function events(
+  type: string,
+): Promise<{ target: string; detail: Record<string, unknown> }[]> {
+  return page.evaluate(
+    (t) =>
+      (
+        window as unknown as {
+          events: { type: string; target: string; detail: Record<string, unknown> }[];
+        }
+      ).events.filter((e) => e.type === t),
+    type,
+  );
+}
+
+async function shot(name: string, selector?: string): Promise<void> {
+  const file = path.join(ARTIFACTS, `${name}.png`);
+  if (selector) await page.locator(selector).screenshot({ path: file });
+  else await page.screenshot({ path: file, fullPage: true });
+}
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM))
+    throw new Error(
+      `no Chromium at ${CHROMIUM}: apt-get install -y chromium (or set HEADSTART_CHROMIUM)`,
+    );
+  await mkdir(ARTIFACTS, { recursive: true });
+  edge = await startLocalEdge(await tempDir('widgets-edge'), {
+    modelsSource: MODELS_SOURCE,
+    modelsOut: TEST_MODELS,
+  });
+  // A worker for the trainer widget's job.
+  const client = new EdgeClient({ baseUrl: edge.url, token: edge.workerToken });
+  const backbones = new BackboneStore(client, {
+    cacheDir: await tempDir('widgets-worker'),
+    provider: 'cpu',
+    threads: 1,
+  });
+  const loop = new WorkerLoop({
+    edge: client,
+    backbones,
+    workerId: 'widgets-test-worker',
+    concurrency: 1,
+    leaseSeconds: 30,
+    cacheDir: await tempDir('widgets-cache'),
+    producerVersion: 'test',
+    log: () => undefined,
+    waitSeconds: 1,
+  });
+  const running = loop.run();
+  worker = {
+    async stop() {
+      loop.stop({ graceSeconds: 2 });
+      await running;
+      await backbones.close();
+    },
+  };
+  // The host site: "localhost" on its own port, a different origin from the edge's 127.0.0.1.
+  host = http.createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    res.end(hostPage());
+  });
+  await new Promise<void>((resolve) => host.listen(0, '127.0.0.1', resolve));
+  hostUrl = `http://localhost:${(host.address() as { port: number }).port}/`;
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  page = await browser.newPage({ viewport: { width: 900, height: 1000 } });
+  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource'))
+      problems.push(`console: ${m.text()}`);
+  });
+  page.on('response', (res) => {
+    if (!res.url().startsWith(edge.url) || res.status() === 304) return;
+    void res
+      .text()
+      .then((body) => received.push({ url: res.url(), method: res.request().method(), body }))
+      .catch(() => undefined);
+  });
+  await page.goto(hostUrl);
+}, 180_000);
+
+afterAll(async () => {
+  await browser?.close();
+  host?.close();
+  await worker?.stop();
+  await edge?.stop();
+});
+
+describe('widgets on a host page in Chromium', () => {
+  it('grades the quiz on the edge: a wrong attempt, then full marks', async () => {
+    const q = page.locator('#quiz');
+    await q.locator('fieldset').first().waitFor();
+    expect(await q.locator('fieldset').count()).toBe(quiz.questions.length);
+    // First attempt: a wrong option everywhere.
+    for (const question of quiz.questions) {
+      const wrong = question.options.find((o) => !o.correct)!;
+      await q.locator('label', { hasText: wrong.text }).first().click();
+    }
+    await q.locator('button[type=submit]').click();
+    await q.locator('.score').filter({ hasText: '0' }).waitFor();
+    // Then every answer right, chosen with the keyboard-usable radios.
+    for (const question of quiz.questions) {
+      const right = question.options.find((o) => o.correct)!;
+      await q.locator('label', { hasText: right.text }).first().click();
+    }
+    await q.locator('button[type=submit]').click();
+    await page.waitForFunction(
+      () =>
+        (window as unknown as { events: { type: string }[] }).events.filter(
+          (e) => e.type === 'headstart:graded',
+        ).length === 2,
+    );
+    const graded = await events('headstart:graded');
+    expect(graded.map((e) => e.detail.score)).toEqual([0, quiz.questions.length]);
+    expect(graded[1]!.detail.total).toBe(quiz.questions.length);
+    await shot('quiz', '#quiz');
+  });
+
+  it('never sends the answer key to the browser', async () => {
+    await page.waitForTimeout(200);
+    const rightExplanations = quiz.questions.map(
+      (q) => q.options.find((o) => o.correct)!.explanation,
+    );
+    const graded = received.filter((r) => r.url.includes('/quiz') && r.method === 'POST');
+    expect(graded).toHaveLength(2);
+    // Before and around grading: no correct flags or ids anywhere, and the wrong attempt's
+    // answer carries no explanation of a right option.
+    for (const { url, body } of received) {
+      expect(body, url).not.toMatch(
+        /correctOptionId|correctExplanation|"text"\s*:\s*"[^"]*"\s*,\s*"correct"/,
+      );
+      if (url.includes('/quiz') && body.includes('"score":0'))
+        for (const text of rightExplanations) expect(body).not.toContain(text);
+      if (!url.includes('/quiz'))
+        for (const q of quiz.questions)
+          for (const o of q.options) expect(body, url).not.toContain(o.explanation);
+    }
+  });
+
+  it('classifies a real photo with the edge and shows the latency', async () => {
+    const c = page.locator('#classifier');
+    await c.locator('input[type=file]').setInputFiles(BEE);
+    await c.locator('.bars li').first().waitFor();
+    expect(await c.locator('.bars').innerText()).toMatch(/\bbee\b/);
+    expect(await c.locator('.classify').innerText()).toMatch(/\d+(\.\d+)?\s*ms/);
+    const classified = await events('headstart:classified');
+    expect(classified[0]!.detail).toMatchObject({ model: 'mobilenet-v1-0.25' });
+    await shot('classifier', '#classifier');
+  });
+
+  it('draws the strategies with parameter counts computed from the backbone’s real blocks', async () => {
+    const res = await fetch(`${edge.url}/v1/models/mobilenet-v2-0.35`);
+    const manifest = (await res.json()) as {
+      embeddingDim: number;
+      blocks: { trainableParameters: number; role: string }[];
+    };
+    const trunk = manifest.blocks.filter((b) => b.role === 'trunk');
+    const head = manifest.embeddingDim * 2 + 2;
+    const full = trunk.reduce((n, b) => n + b.trainableParameters, 0) + head;
+    const s = page.locator('#strategies');
+    await s.locator('section.strategy').first().waitFor();
+    const headings = await s.locator('section.strategy h4').allInnerTexts();
+    const of = (title: RegExp) => headings.find((h) => title.test(h)) ?? '';
+    expect(of(/^feature extraction/i)).toContain(`${head.toLocaleString('en-US')} trainable`);
+    expect(of(/^full fine-tuning/i)).toContain(`${full.toLocaleString('en-US')} trainable`);
+    await s.locator('input[type=range]').fill('20');
+    expect(await s.locator('p[aria-live]').innerText()).toContain(full.toLocaleString('en-US'));
+    await shot('strategies', '#strategies');
+  });
+
+  it('trains a head from photos picked in the browser and tries it on a fresh photo', async () => {
+    const t = page.locator('#trainer');
+    const pick = async (label: string) =>
+      (await readdir(path.join(DATASETS_DIR, 'hymenoptera_data', 'train', label)))
+        .sort()
+        .slice(0, 6)
+        .map((f) => path.join(DATASETS_DIR, 'hymenoptera_data', 'train', label, f));
+    await t.locator('input[type=text]').nth(0).fill('ants');
+    await t.locator('input[type=text]').nth(1).fill('bees');
+    await t
+      .locator('input[type=file]')
+      .nth(0)
+      .setInputFiles(await pick('ants'));
+    await t
+      .locator('input[type=file]')
+      .nth(1)
+      .setInputFiles(await pick('bees'));
+    await t.locator('button[type=submit]').click();
+    await t.locator('table').waitFor({ timeout: 150_000 });
+    const complete = await events('headstart:complete');
+    expect(complete).toHaveLength(1);
+    const headId = String(complete[0]!.detail.headId);
+    expect(headId).toMatch(/^head_[0-9a-f]{32}$/);
+    expect(await t.locator('svg.chart polyline').count()).toBeGreaterThanOrEqual(2);
+    expect(await t.locator('table').innerText()).toMatch(/ants[\s\S]*bees/);
+    await t.locator('input[type=file][accept]').last().setInputFiles(BEE);
+    await t.locator('.bars li').first().waitFor();
+    expect(await t.locator('.bars').innerText()).toMatch(/ants|bees/);
+    const tried = (await events('headstart:classified')).at(-1)!;
+    expect(tried.detail).toMatchObject({ head: { id: headId } });
+    await shot('trainer', '#trainer');
+  }, 200_000);
+
+  it('resizes each iframe to its content and passes the quiz score to the host', async () => {
+    const frameHeight = () =>
+      page.evaluate(() => document.getElementById('quiz-frame')!.getBoundingClientRect().height);
+    await page.waitForFunction(
+      () => document.getElementById('quiz-frame')!.getBoundingClientRect().height > 300,
+    );
+    const frame = page.frameLocator('#quiz-frame');
+    const content = await frame
+      .locator('html')
+      .evaluate((el) => Math.ceil(el.getBoundingClientRect().height));
+    expect(Math.abs((await frameHeight()) - content)).toBeLessThanOrEqual(2);
+    const first = quiz.questions[0]!;
+    await frame
+      .locator('label', { hasText: first.options.find((o) => o.correct)!.text })
+      .first()
+      .click();
+    await frame.locator('button[type=submit]').click();
+    await page.waitForFunction(() =>
+      (window as unknown as { events: { type: string }[] }).events.some(
+        (e) => e.type === 'headstart:score',
+      ),
+    );
+    const score = (await events('headstart:score'))[0]!;
+    expect(score.target).toBe('quiz-frame');
+    expect(score.detail).toMatchObject({ score: 1, total: quiz.questions.length });
+    // The classifier iframe: a photo chosen inside it, the result announced to the host.
+    const classifier = page.frameLocator('#classifier-frame');
+    await classifier.locator('input[type=file]').setInputFiles(BEE);
+    await classifier.locator('.bars li').first().waitFor();
+    await page.waitForFunction(
+      () => document.getElementById('classifier-frame')!.getBoundingClientRect().height > 200,
+    );
+    await shot('host-page');
+  });
+
+  it('serves a lesson page that reads on a phone, with the quiz working in place', async () => {
+    const phone = await browser.newPage({ viewport: { width: 390, height: 844 }, isMobile: true });
+    await phone.goto(`${edge.url}/lessons/${LESSON}`);
+    await phone.locator('headstart-quiz fieldset').first().waitFor();
+    const overflow = await phone.evaluate(
+      () => document.documentElement.scrollWidth - window.innerWidth,
+    );
+    expect(overflow).toBeLessThanOrEqual(1);
+    expect(await phone.locator('h1').innerText()).toMatch(/transfer learning/i);
+    expect(await phone.locator('nav.pager').innerText()).toContain('coming soon');
+    await phone.screenshot({ path: path.join(ARTIFACTS, 'lesson-phone.png') });
+    await phone.close();
+  });
+
+  it('raised no page errors and saved its screenshots', async () => {
+    expect(problems).toEqual([]);
+    for (const name of ['quiz', 'classifier', 'strategies', 'trainer', 'host-page', 'lesson-phone'])
+      expect((await stat(path.join(ARTIFACTS, `${name}.png`))).size).toBeGreaterThan(1000);
+  });
+});
