@@ -44,7 +44,7 @@ button {
 button.secondary { background: transparent; color: var(--_accent); }
 button:disabled { opacity: 0.55; cursor: not-allowed; }
 :focus-visible, .dropzone:focus-within { outline: 3px solid var(--_accent); outline-offset: 2px; }
-input[type='text'] {
+input[type='text'], input[type='password'] {
   padding: 0.35rem 0.5rem; border: 1px solid var(--_muted); border-radius: calc(var(--_radius) / 2);
   background: var(--_bg);
 }
@@ -107,6 +107,8 @@ td.diagonal { font-weight: 700; outline: 2px solid var(--_accent); outline-offse
 .blocks text { fill: var(--_muted); font-size: 10px; }
 .slider { display: flex; gap: 0.75rem; align-items: center; flex-wrap: wrap; }
 .slider input { flex: 1 1 12rem; }
+.key { display: block; margin: 0 0 1rem; }
+.key input { display: block; width: 100%; max-width: 26rem; margin-top: .25rem; }
 @media (prefers-reduced-motion: no-preference) { .fill { transition: width 0.3s ease-out; } }
 `;
 

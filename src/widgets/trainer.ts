@@ -28,7 +28,8 @@ export function parseEpochs(value: string | null): number {
 /**
  * `<headstart-trainer>` — train a head on the reader's own photos.
  *
- * Attributes: `api-key` (required: without it the element explains that training needs one),
+ * Attributes: `api-key` (without it, the reader pastes a key into a password field; it stays
+ * in memory only — this is how the iframe embed, which takes no key in its URL, is used),
  * `backbone` (sent with the job when set; the API's default is mobilenet-v2-0.35), `epochs`
  * (1–500, default 15), `api` (API base; default: the script's origin).
  * Events: `headstart:job` (detail: the JobView, on every job event), `headstart:complete`
@@ -44,9 +45,16 @@ export class HeadstartTrainer extends HeadstartElement {
   private readonly keyNotice = h(
     'p',
     { class: 'alert' },
-    'Training needs an API key. Set this element’s api-key attribute to one of your keys ' +
-      '(npm start prints a development key).',
+    'Training needs an API key: paste one of yours below (it stays in this page and is sent ' +
+      'only to Headstart), or set this element’s api-key attribute.',
   );
+  private readonly keyInput = h('input', {
+    type: 'password',
+    autocomplete: 'off',
+    spellcheck: 'false',
+    placeholder: 'hs_key_…',
+  });
+  private readonly keyField = h('label', { class: 'key' }, 'Your API key ', this.keyInput);
   private readonly form: HTMLFormElement;
   private readonly start = h('button', { type: 'submit' }, 'Upload and train');
   private readonly cancel = h(
@@ -73,6 +81,7 @@ export class HeadstartTrainer extends HeadstartElement {
         'Name two to five classes and pick a few photos of each (JPEG, PNG or WebP). Headstart ' +
           'uploads them as a dataset, trains a new head on a frozen backbone and shows it learning.',
       ),
+      this.keyField,
       this.picker.element,
       h('div', { class: 'actions' }, this.start, this.cancel),
     );
@@ -108,11 +117,11 @@ export class HeadstartTrainer extends HeadstartElement {
     this.panel?.dispose();
   }
 
-  /** Without a key only the explanation shows; a job already running keeps its own key. */
+  /** Without a key attribute the reader pastes one; a job already running keeps its own key. */
   private showKeyState(): void {
     const hasKey = this.attr('api-key') !== null;
     this.keyNotice.hidden = hasKey || this.controller !== null;
-    this.form.hidden = !hasKey && this.controller === null;
+    this.keyField.hidden = hasKey;
   }
 
   private say(text: string): void {
@@ -120,8 +129,12 @@ export class HeadstartTrainer extends HeadstartElement {
   }
 
   private async train(): Promise<void> {
-    const apiKey = this.attr('api-key');
-    if (!apiKey) return this.showKeyState();
+    const apiKey = this.attr('api-key') ?? this.keyInput.value.trim();
+    if (!apiKey) {
+      this.showError('Paste your API key first.');
+      this.keyInput.focus();
+      return;
+    }
     const classes = this.picker.classes();
     const problems = datasetProblems(classes);
     if (problems.length > 0) return this.showError(problems.join(' '));

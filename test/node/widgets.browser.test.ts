@@ -55,6 +55,8 @@ function hostPage(): string {
 <headstart-trainer id="trainer" api-key="${edge.apiKey}" epochs="5"></headstart-trainer>
 <iframe id="quiz-frame" src="${e}/embed/quiz?lesson=${LESSON}" title="Knowledge check" height="120" data-headstart-embed></iframe>
 <iframe id="classifier-frame" src="${e}/embed/classifier?model=mobilenet-v1-0.25&amp;topK=3" title="Image classifier" height="120" data-headstart-embed></iframe>
+<iframe id="strategies-frame" src="${e}/embed/strategies?backbone=mobilenet-v1-0.25&amp;classes=5" title="Transfer-learning strategies" height="120" data-headstart-embed></iframe>
+<iframe id="trainer-frame" src="${e}/embed/trainer" title="Train a head" height="120" data-headstart-embed></iframe>
 </body></html>`;
 }
 
@@ -292,7 +294,90 @@ describe('widgets on a host page in Chromium', () => {
     await page.waitForFunction(
       () => document.getElementById('classifier-frame')!.getBoundingClientRect().height > 200,
     );
+    // The strategies iframe draws v1's real blocks (its own classifier left out).
+    const strategies = page.frameLocator('#strategies-frame');
+    await strategies.locator('section.strategy').first().waitFor();
+    expect(await strategies.locator('section.strategy h4').first().innerText()).toContain(
+      `${(256 * 5 + 5).toLocaleString('en-US')} trainable`,
+    );
     await shot('host-page');
+  });
+
+  it('trains through the trainer iframe with a key pasted by the reader', async () => {
+    const t = page.frameLocator('#trainer-frame');
+    await t.locator('input[type=password]').fill(edge.apiKey);
+    const photos = async (label: string) =>
+      (await readdir(path.join(DATASETS_DIR, 'hymenoptera_data', 'val', label)))
+        .sort()
+        .slice(0, 5)
+        .map((f) => path.join(DATASETS_DIR, 'hymenoptera_data', 'val', label, f));
+    await t.locator('input[type=text]').nth(0).fill('ants');
+    await t.locator('input[type=text]').nth(1).fill('bees');
+    await t
+      .locator('input[type=file]')
+      .nth(0)
+      .setInputFiles(await photos('ants'));
+    await t
+      .locator('input[type=file]')
+      .nth(1)
+      .setInputFiles(await photos('bees'));
+    await t.locator('button[type=submit]').click();
+    await page.waitForFunction(
+      () =>
+        (window as unknown as { events: { type: string; target: string }[] }).events.some(
+          (e) => e.type === 'headstart:complete' && e.target === 'trainer-frame',
+        ),
+      null,
+      { timeout: 150_000 },
+    );
+    const done = (await events('headstart:complete')).find((e) => e.target === 'trainer-frame')!;
+    expect(String(done.detail.headId)).toMatch(/^head_/);
+    await t.locator('table').waitFor();
+  }, 200_000);
+
+  it('works from the keyboard and keeps text readable (WCAG AA contrast)', async () => {
+    const first = page.locator('#quiz fieldset').first().locator('input[type=radio]');
+    await first.nth(0).focus();
+    await page.keyboard.press('ArrowDown');
+    expect(await first.nth(1).isChecked()).toBe(true);
+    await page.keyboard.press('Space');
+    expect(await first.nth(1).isChecked()).toBe(true);
+    // Contrast of text against the background it sits on, for the elements readers rely on.
+    const ratios = await page.evaluate(() => {
+      const parse = (c: string) => (c.match(/[\d.]+/g) ?? []).slice(0, 4).map(Number);
+      const luminance = ([r, g, b]: number[]) => {
+        const lin = (v: number) => {
+          const x = v / 255;
+          return x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4;
+        };
+        return 0.2126 * lin(r!) + 0.7152 * lin(g!) + 0.0722 * lin(b!);
+      };
+      const background = (el: Element | null): number[] => {
+        for (let e = el; e; e = e.parentElement ?? (e.getRootNode() as ShadowRoot).host ?? null) {
+          const bg = parse(getComputedStyle(e).backgroundColor);
+          if (bg.length === 3 || (bg.length === 4 && bg[3]! > 0.5)) return bg;
+        }
+        return [255, 255, 255];
+      };
+      const ratio = (el: Element) => {
+        const a = luminance(parse(getComputedStyle(el).color));
+        const b = luminance(background(el));
+        return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+      };
+      const roots = ['quiz', 'classifier', 'strategies', 'trainer'].map(
+        (id) => document.getElementById(id)!.shadowRoot!,
+      );
+      const out: Record<string, number> = {};
+      for (const [i, root] of roots.entries())
+        for (const sel of ['legend', 'label', 'button', 'p', 'h3', 'h4', '.muted']) {
+          const el = root.querySelector(sel);
+          if (el) out[`${i}:${sel}`] = Math.round(ratio(el) * 100) / 100;
+        }
+      return out;
+    });
+    expect(Object.keys(ratios).length).toBeGreaterThan(8);
+    for (const [element, value] of Object.entries(ratios))
+      expect(value, element).toBeGreaterThanOrEqual(4.5);
   });
 
   it('serves a lesson page that reads on a phone, with the quiz working in place', async () => {
