@@ -13,6 +13,7 @@ import { batchesRoutes, jobsRoutes } from './routes/jobs.js';
 import { rateLimit } from './auth/middleware.js';
 import { embedRoutes } from './routes/embed.js';
 import { lessonPages, lessonsApi } from './routes/lessons.js';
+import { JOBS_API_DOCS } from './routes/api-docs.js';
 import { HEADS_API_DOCS, aliasesRoutes, headsRoutes } from './routes/heads.js';
 
 export const app = new OpenAPIHono<AppEnv>();
@@ -60,7 +61,7 @@ app.openAPIRegistry.registerComponent('securitySchemes', 'apiKey', {
   scheme: 'bearer',
   description: 'An API key, hs_key_… (npm start prints one)',
 });
-for (const route of HEADS_API_DOCS) app.openAPIRegistry.registerPath(route);
+for (const route of [...JOBS_API_DOCS, ...HEADS_API_DOCS]) app.openAPIRegistry.registerPath(route);
 app.doc31('/openapi.json', OPENAPI_CONFIG);
 app.get('/docs', (c) => c.html(renderDocsPage(app.getOpenAPI31Document(OPENAPI_CONFIG))));
 

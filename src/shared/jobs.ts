@@ -200,6 +200,27 @@ export interface JobView {
   readonly finishedAt: string | null;
 }
 
+/** JobView as a schema, for clients that check what they receive (metrics stay free-form JSON). */
+export const JobViewSchema = z.object({
+  id: z.string(),
+  status: z.enum(JOB_STATUSES),
+  datasetId: z.string(),
+  batchId: z.string().nullable(),
+  spec: FineTuneSpecSchema,
+  attempts: z.number().int(),
+  maxAttempts: z.number().int(),
+  progress: EpochMetricsSchema.nullable(),
+  history: z.array(EpochMetricsSchema),
+  metrics: z.record(z.string(), z.unknown()).nullable(),
+  lastError: z.string().nullable(),
+  headId: z.string().nullable(),
+  cancelRequested: z.boolean(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  startedAt: z.string().nullable(),
+  finishedAt: z.string().nullable(),
+});
+
 /** What a worker gets when it leases a job. */
 export const LeaseGrantSchema = z.object({
   jobId: z.string().min(1),

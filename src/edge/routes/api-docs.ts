@@ -1,0 +1,221 @@
+// The dataset, fine-tune and batch routes in the OpenAPI document. Their handlers read bodies
+// themselves (streamed archives, size-capped JSON), so they are described here rather than by
+// validators; a test checks every documented path is routed and every client route documented.
+import { z, type RouteConfig } from '@hono/zod-openapi';
+import { ProblemSchema } from '../../shared/api.js';
+import { DatasetManifestSchema } from '../../shared/datasets.js';
+import { FineTuneSpecSchema, JOB_STATUSES, JobViewSchema } from '../../shared/jobs.js';
+
+const problem = (description: string) => ({
+  description,
+  content: { 'application/problem+json': { schema: ProblemSchema } },
+});
+const json = (description: string, schema: z.ZodType) => ({
+  description,
+  content: { 'application/json': { schema } },
+});
+const security = [{ apiKey: [] }];
+const id = z.object({ id: z.string() });
+
+/** What an upload or GET /v1/datasets/{id} answers: the manifest without its image list. */
+const DatasetReportSchema = DatasetManifestSchema.omit({ images: true, tenant: true }).extend({
+  name: z.string(),
+  imageCount: z.object({ train: z.number().int(), val: z.number().int() }),
+});
+
+/** Any subset of the spec, with an optional preset (the rest is filled in). */
+const JobRequestSchema = FineTuneSpecSchema.partial()
+  .extend({ preset: z.enum(['headstart', 'lesson']).optional() })
+  .openapi({ description: 'Only datasetId is required; see the README for every default.' });
+
+const idempotencyKey = z.object({
+  'idempotency-key': z
+    .string()
+    .optional()
+    .openapi({ description: 'Repeat a submission safely: the same key answers the same job(s)' }),
+});
+
+export const JOBS_API_DOCS: RouteConfig[] = [
+  {
+    method: 'post',
+    path: '/v1/datasets',
+    tags: ['datasets'],
+    security,
+    summary: 'Upload an ImageFolder zip (train/<class>/…, optional val/<class>/…)',
+    request: {
+      query: z.object({
+        name: z.string().optional(),
+        seed: z.number().int().optional(),
+        valFraction: z.number().optional(),
+      }),
+      body: {
+        required: true,
+        content: { 'application/zip': { schema: z.string().openapi({ format: 'binary' }) } },
+      },
+    },
+    responses: {
+      201: json('The validation report (counts, rejected files and why)', DatasetReportSchema),
+      413: problem('Archive over the limits (size, entries, inflated size, ratio)'),
+      415: problem('Not application/zip'),
+      422: problem('Not a readable archive, or not a usable dataset'),
+    },
+  },
+  {
+    method: 'get',
+    path: '/v1/datasets',
+    tags: ['datasets'],
+    security,
+    summary: 'Your datasets, newest first',
+    request: { query: z.object({ limit: z.number().int().optional() }) },
+    responses: {
+      200: json(
+        'Datasets',
+        z.object({
+          datasets: z.array(
+            z.object({
+              id: z.string(),
+              name: z.string(),
+              imageCount: z.number(),
+              classCount: z.number(),
+              createdAt: z.string(),
+            }),
+          ),
+        }),
+      ),
+    },
+  },
+  {
+    method: 'get',
+    path: '/v1/datasets/{id}',
+    tags: ['datasets'],
+    security,
+    summary: 'One dataset’s report',
+    request: { params: id },
+    responses: { 200: json('The report', DatasetReportSchema), 404: problem('No such dataset') },
+  },
+  {
+    method: 'delete',
+    path: '/v1/datasets/{id}',
+    tags: ['datasets'],
+    security,
+    summary: 'Delete a dataset and its files',
+    request: { params: id },
+    responses: { 204: { description: 'Deleted' }, 404: problem('No such dataset') },
+  },
+  {
+    method: 'post',
+    path: '/v1/fine-tunes',
+    tags: ['fine-tunes'],
+    security,
+    summary: 'Submit a fine-tune job',
+    request: {
+      headers: idempotencyKey,
+      body: { required: true, content: { 'application/json': { schema: JobRequestSchema } } },
+    },
+    responses: {
+      201: json('The job, with its fully resolved spec', JobViewSchema),
+      200: json('A replay of an earlier submission with the same Idempotency-Key', JobViewSchema),
+      400: problem('A bad field (named in `field`)'),
+      409: problem('The Idempotency-Key was used for a different request'),
+      422: problem('A strategy that is not available yet'),
+      429: problem('Too many submissions; see Retry-After'),
+    },
+  },
+  {
+    method: 'post',
+    path: '/v1/fine-tunes/batch',
+    tags: ['fine-tunes'],
+    security,
+    summary: 'Submit several jobs as one batch',
+    request: {
+      headers: idempotencyKey,
+      body: {
+        required: true,
+        content: {
+          'application/json': { schema: z.object({ jobs: z.array(JobRequestSchema).min(1) }) },
+        },
+      },
+    },
+    responses: {
+      201: json('The batch', z.object({ batchId: z.string(), jobs: z.array(JobViewSchema) })),
+      400: problem('A bad job (its index is in `field`)'),
+    },
+  },
+  {
+    method: 'get',
+    path: '/v1/fine-tunes',
+    tags: ['fine-tunes'],
+    security,
+    summary: 'Your jobs, newest first',
+    request: {
+      query: z.object({
+        status: z.enum(JOB_STATUSES).optional(),
+        batchId: z.string().optional(),
+        limit: z.number().int().optional(),
+        cursor: z.string().optional(),
+      }),
+    },
+    responses: {
+      200: json(
+        'Jobs',
+        z.object({ jobs: z.array(JobViewSchema), nextCursor: z.string().nullable() }),
+      ),
+    },
+  },
+  {
+    method: 'get',
+    path: '/v1/fine-tunes/{id}',
+    tags: ['fine-tunes'],
+    security,
+    summary: 'One job: status, progress, history, metrics, headId',
+    request: { params: id },
+    responses: { 200: json('The job', JobViewSchema), 404: problem('No such job') },
+  },
+  {
+    method: 'get',
+    path: '/v1/fine-tunes/{id}/events',
+    tags: ['fine-tunes'],
+    security,
+    summary: 'The job as server-sent events (`job` on every change, then `end`)',
+    request: { params: id },
+    responses: {
+      200: {
+        description: 'text/event-stream',
+        content: { 'text/event-stream': { schema: z.string() } },
+      },
+      404: problem('No such job'),
+    },
+  },
+  {
+    method: 'post',
+    path: '/v1/fine-tunes/{id}/cancel',
+    tags: ['fine-tunes'],
+    security,
+    summary: 'Cancel a job (at once when queued, at its next heartbeat when running)',
+    request: { params: id },
+    responses: {
+      200: json('The job', JobViewSchema),
+      404: problem('No such job'),
+      409: problem('The job has already ended'),
+    },
+  },
+  {
+    method: 'get',
+    path: '/v1/batches/{id}',
+    tags: ['fine-tunes'],
+    security,
+    summary: 'A batch: its jobs and how many are in each state',
+    request: { params: id },
+    responses: {
+      200: json(
+        'The batch',
+        z.object({
+          batchId: z.string(),
+          jobs: z.array(JobViewSchema),
+          counts: z.record(z.string(), z.number()),
+        }),
+      ),
+      404: problem('No such batch'),
+    },
+  },
+];
