@@ -80,6 +80,28 @@ export default tseslint.config(
     },
   },
   {
+    files: ['src/cli/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: [
+                '**/edge/**',
+                '**/gpu-worker/**',
+                '**/widgets/**',
+                'cloudflare:*',
+                'onnxruntime-*',
+              ],
+              message: 'The CLI is an API client: it shares only src/shared with the rest.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['src/widgets/**/*.ts'],
     rules: {
       'no-restricted-imports': [

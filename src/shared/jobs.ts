@@ -120,13 +120,18 @@ export const DEFAULT_JOB_PRESET: JobPreset = 'headstart';
 const isPlainObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 
-function mergeDefaults(defaults: unknown, input: unknown): unknown {
+/** Fields whose variants have different shapes: another `type` replaces the default whole. */
+const VARIANT_FIELDS: ReadonlySet<string> = new Set(['scheduler']);
+
+function mergeDefaults(defaults: unknown, input: unknown, field = ''): unknown {
   if (!isPlainObject(defaults) || !isPlainObject(input))
     return input === undefined ? defaults : input;
-  // A different variant (e.g. scheduler type "none") replaces the default instead of merging.
-  if ('type' in input && input.type !== defaults.type) return input;
+  // Scheduler "none" has no step size: it replaces the default instead of merging. A head's
+  // type (linear or MLP) shares its fields, so `{ "type": "mlp" }` keeps the preset's dropout.
+  if (VARIANT_FIELDS.has(field) && 'type' in input && input.type !== defaults.type) return input;
   const out: Record<string, unknown> = { ...defaults };
-  for (const [key, value] of Object.entries(input)) out[key] = mergeDefaults(defaults[key], value);
+  for (const [key, value] of Object.entries(input))
+    out[key] = mergeDefaults(defaults[key], value, key);
   return out;
 }
 
