@@ -4,6 +4,7 @@
 // deterministic for a given seed.
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { createRng, type Rng } from '../shared/random.js';
+import type { HeadWeights } from '../shared/head-onnx.js';
 
 export interface HeadConfig {
   readonly type: 'linear' | 'mlp';
@@ -36,16 +37,7 @@ export interface EmbeddingSet {
 }
 
 /** Head parameters: one layer (w1: dim × classes) or two (w1: dim × hidden, w2: hidden × classes). */
-export interface HeadParams {
-  readonly type: 'linear' | 'mlp';
-  readonly dim: number;
-  readonly hidden: number;
-  readonly classes: number;
-  readonly w1: Float32Array;
-  readonly b1: Float32Array;
-  readonly w2: Float32Array;
-  readonly b2: Float32Array;
-}
+export type HeadParams = HeadWeights;
 
 export interface EpochResult {
   readonly epoch: number;

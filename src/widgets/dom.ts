@@ -111,3 +111,48 @@ export abstract class HeadstartElement extends HTMLElement {
     this.alertBox.hidden = true;
   }
 }
+
+/**
+ * An element that fetches what it shows: it loads once per burst of attribute changes (on
+ * upgrade every attribute and the connection each call in), and a new load or a disconnection
+ * aborts the one in flight.
+ */
+export abstract class LoadingElement extends HeadstartElement {
+  private controller: AbortController | null = null;
+  private loadQueued = false;
+
+  connectedCallback(): void {
+    this.queueLoad();
+  }
+
+  disconnectedCallback(): void {
+    this.controller?.abort();
+    this.controller = null;
+  }
+
+  attributeChangedCallback(_name: string, old: string | null, value: string | null): void {
+    if (old !== value) this.queueLoad();
+  }
+
+  private queueLoad(): void {
+    if (this.loadQueued) return;
+    this.loadQueued = true;
+    queueMicrotask(() => {
+      this.loadQueued = false;
+      if (!this.isConnected) return;
+      this.controller?.abort();
+      const controller = new AbortController();
+      this.controller = controller;
+      this.clearError();
+      void this.load(controller.signal);
+    });
+  }
+
+  /** The current load's signal, for follow-up requests that should end with it. */
+  protected get loadSignal(): AbortSignal | undefined {
+    return this.controller?.signal;
+  }
+
+  /** Fetches and renders; `signal` aborts when a newer load starts or the element leaves. */
+  protected abstract load(signal: AbortSignal): Promise<void>;
+}

@@ -2,7 +2,7 @@
 // grades and explains. Until the interactive version is ready (or if it cannot load), the
 // server-rendered questions in the light DOM show through a <slot>.
 import { apiBase, errorMessage, isAbort, requestJson } from './client.js';
-import { HeadstartElement, emit, h } from './dom.js';
+import { LoadingElement, emit, h } from './dom.js';
 import { type Grade, type PublicQuestion, parseGrade, parseLessonQuiz } from './responses.js';
 
 interface RenderedQuestion {
@@ -21,46 +21,17 @@ interface RenderedQuestion {
  * @example
  * <headstart-quiz lesson="cv-transfer-learning"><ol>…questions as plain HTML…</ol></headstart-quiz>
  */
-export class HeadstartQuiz extends HeadstartElement {
+export class HeadstartQuiz extends LoadingElement {
   static readonly observedAttributes = ['lesson', 'api'];
   private readonly fallback = h('slot');
   private readonly content = h('div');
-  private controller: AbortController | null = null;
-  private loadQueued = false;
 
   constructor() {
     super();
     this.root.append(this.content, this.fallback, this.alertBox);
   }
 
-  connectedCallback(): void {
-    this.queueLoad();
-  }
-
-  disconnectedCallback(): void {
-    this.controller?.abort();
-    this.controller = null;
-  }
-
-  attributeChangedCallback(_name: string, old: string | null, value: string | null): void {
-    if (old !== value) this.queueLoad();
-  }
-
-  /** On upgrade, every attribute and the connection each call in: load once for all of them. */
-  private queueLoad(): void {
-    if (this.loadQueued) return;
-    this.loadQueued = true;
-    queueMicrotask(() => {
-      this.loadQueued = false;
-      if (this.isConnected) void this.load();
-    });
-  }
-
-  private async load(): Promise<void> {
-    this.controller?.abort();
-    const controller = new AbortController();
-    this.controller = controller;
-    this.clearError();
+  protected async load(signal: AbortSignal): Promise<void> {
     this.root.insertBefore(this.fallback, this.alertBox);
     const lesson = this.attr('lesson');
     if (!lesson) {
@@ -71,7 +42,7 @@ export class HeadstartQuiz extends HeadstartElement {
     this.content.replaceChildren(h('p', { class: 'muted' }, 'Loading the quiz…'));
     try {
       const body = await requestJson(apiBase(this), `/v1/lessons/${encodeURIComponent(lesson)}`, {
-        signal: controller.signal,
+        signal,
       });
       const questions = parseLessonQuiz(body);
       if (questions) {
@@ -151,7 +122,7 @@ export class HeadstartQuiz extends HeadstartElement {
           method: 'POST',
           contentType: 'application/json',
           body: JSON.stringify({ answers }),
-          ...(this.controller ? { signal: this.controller.signal } : {}),
+          ...(this.loadSignal ? { signal: this.loadSignal } : {}),
         },
       );
       const grade = parseGrade(body);

@@ -1,7 +1,7 @@
 // <headstart-strategies>: feature extraction, partial and full fine-tuning drawn over a backbone's
 // real blocks, with trainable-parameter counts, and a gradual-unfreezing schedule on a slider.
 import { apiBase, errorMessage, isAbort, requestJson } from './client.js';
-import { HeadstartElement, count, h, svg } from './dom.js';
+import { LoadingElement, count, h, svg } from './dom.js';
 import { type BackboneBlock, parseBackbone } from './responses.js';
 import {
   defaultSchedule,
@@ -85,48 +85,20 @@ function describe(trunk: readonly BackboneBlock[], first: number): string {
  * @example
  * <headstart-strategies backbone="mobilenet-v2-0.35" classes="2"></headstart-strategies>
  */
-export class HeadstartStrategies extends HeadstartElement {
+export class HeadstartStrategies extends LoadingElement {
   static readonly observedAttributes = ['backbone', 'classes', 'api'];
   private readonly content = h('div', {}, h('p', { class: 'muted' }, 'Loading the backbone…'));
-  private controller: AbortController | null = null;
-  private loadQueued = false;
 
   constructor() {
     super();
     this.root.append(this.content, this.alertBox);
   }
 
-  connectedCallback(): void {
-    this.queueLoad();
-  }
-
-  disconnectedCallback(): void {
-    this.controller?.abort();
-    this.controller = null;
-  }
-
-  attributeChangedCallback(_name: string, old: string | null, value: string | null): void {
-    if (old !== value) this.queueLoad();
-  }
-
-  private queueLoad(): void {
-    if (this.loadQueued) return;
-    this.loadQueued = true;
-    queueMicrotask(() => {
-      this.loadQueued = false;
-      if (this.isConnected) void this.load();
-    });
-  }
-
-  private async load(): Promise<void> {
-    this.controller?.abort();
-    const controller = new AbortController();
-    this.controller = controller;
-    this.clearError();
+  protected async load(signal: AbortSignal): Promise<void> {
     const backbone = this.attr('backbone') ?? DEFAULT_BACKBONE;
     try {
       const body = await requestJson(apiBase(this), `/v1/models/${encodeURIComponent(backbone)}`, {
-        signal: controller.signal,
+        signal,
       });
       const manifest = parseBackbone(body);
       const trunk = manifest.blocks ? trunkBlocks(manifest.blocks) : [];

@@ -30,6 +30,54 @@ export function seededWeights(dim: number, classes: number, seed: number): HeadW
   };
 }
 
+/**
+ * The multipart body a worker completes a job with: a seeded linear head on `backbone` as ONNX,
+ * its manifest (input mode from `mode`; `metrics` and `manifestExtra` override), and an optional
+ * per-image evaluation.
+ */
+export function completionForm(
+  leaseToken: string,
+  backbone: BackboneManifest,
+  opts: {
+    labels: string[];
+    seed: number;
+    mode?: 'shortest-edge' | 'squash';
+    metrics?: Record<string, unknown>;
+    manifestExtra?: Record<string, unknown>;
+    evaluation?: unknown;
+  },
+): { form: FormData; weights: HeadWeights } {
+  const weights = seededWeights(backbone.embeddingDim, opts.labels.length, opts.seed);
+  const form = new FormData();
+  form.set('leaseToken', leaseToken);
+  form.set(
+    'manifest',
+    JSON.stringify({
+      formatVersion: 1,
+      kind: 'head',
+      backbone: { id: backbone.id, fingerprint: backbone.fingerprint },
+      input: { name: 'embedding', dim: backbone.embeddingDim },
+      preprocessing: {
+        ...backbone.preprocessing,
+        resize: { ...backbone.preprocessing.resize, mode: opts.mode ?? 'shortest-edge' },
+      },
+      id2label: Object.fromEntries(opts.labels.map((l, i) => [String(i), l])),
+      metrics: opts.metrics ?? {
+        valAccuracy: 0.9,
+        valLoss: 0.3,
+        bestEpoch: 4,
+        epochsRun: 6,
+        inputMode: opts.mode === 'squash' ? 'squash' : 'crop',
+        confusion: opts.labels.map((_, i) => opts.labels.map((_, j) => (i === j ? 9 : 1))),
+      },
+      ...opts.manifestExtra,
+    }),
+  );
+  if (opts.evaluation !== undefined) form.set('evaluation', JSON.stringify(opts.evaluation));
+  form.set('head', new File([exportHeadOnnx(weights, { producerVersion: 'test' })], 'head.onnx'));
+  return { form, weights };
+}
+
 export interface MadeHead {
   readonly headId: string;
   readonly jobId: string;
@@ -63,34 +111,7 @@ export async function makeHead(opts: {
   const grant = await leaseOne(opts.worker, { waitSeconds: 2 });
   expect(grant.jobId).toBe(asJob(submitted).id);
   const backbone = await backboneManifest(opts.backbone);
-  const weights = seededWeights(backbone.embeddingDim, opts.labels.length, opts.seed);
-  const form = new FormData();
-  form.set('leaseToken', grant.leaseToken);
-  form.set(
-    'manifest',
-    JSON.stringify({
-      formatVersion: 1,
-      kind: 'head',
-      backbone: { id: backbone.id, fingerprint: backbone.fingerprint },
-      input: { name: 'embedding', dim: backbone.embeddingDim },
-      preprocessing: {
-        ...backbone.preprocessing,
-        resize: { ...backbone.preprocessing.resize, mode: opts.mode ?? 'shortest-edge' },
-      },
-      id2label: Object.fromEntries(opts.labels.map((l, i) => [String(i), l])),
-      metrics: {
-        valAccuracy: 0.9,
-        valLoss: 0.3,
-        bestEpoch: 4,
-        epochsRun: 6,
-        inputMode: opts.mode === 'squash' ? 'squash' : 'crop',
-        confusion: opts.labels.map((_, i) => opts.labels.map((_, j) => (i === j ? 9 : 1))),
-      },
-      ...opts.manifestExtra,
-    }),
-  );
-  if (opts.evaluation !== undefined) form.set('evaluation', JSON.stringify(opts.evaluation));
-  form.set('head', new File([exportHeadOnnx(weights, { producerVersion: 'test' })], 'head.onnx'));
+  const { form, weights } = completionForm(grant.leaseToken, backbone, opts);
   const done = await call(`/internal/v1/jobs/${grant.jobId}/complete`, {
     key: opts.worker,
     body: form,

@@ -13,7 +13,7 @@ import { handleJobsQueue } from '../../src/edge/jobs/queue-consumer.js';
 import { exportHeadOnnx } from '../../src/shared/head-onnx.js';
 import { headKeys } from '../../src/shared/heads.js';
 import { seedBackbone } from './fixtures.js';
-import { backboneManifest, seededWeights } from './heads-helpers.js';
+import { backboneManifest, completionForm, seededWeights } from './heads-helpers.js';
 import {
   leaseOne,
   asGrant,
@@ -49,25 +49,12 @@ const epoch = (n: number) => ({
 
 /** A completion form with a real (tiny) ONNX head for the seeded v2 backbone. */
 async function headForm(leaseToken: string, extra: Record<string, unknown> = {}) {
-  const backbone = await backboneManifest(V2);
-  const form = new FormData();
-  form.set('leaseToken', leaseToken);
-  form.set(
-    'manifest',
-    JSON.stringify({
-      formatVersion: 1,
-      kind: 'head',
-      backbone: { id: backbone.id, fingerprint: backbone.fingerprint },
-      input: { name: 'embedding', dim: backbone.embeddingDim },
-      preprocessing: backbone.preprocessing,
-      id2label: { '0': 'ants', '1': 'bees' },
-      metrics: { valAccuracy: 0.93 },
-      ...extra,
-    }),
-  );
-  const weights = seededWeights(backbone.embeddingDim, 2, 1);
-  form.set('head', new File([exportHeadOnnx(weights, { producerVersion: 'test' })], 'head.onnx'));
-  return form;
+  return completionForm(leaseToken, await backboneManifest(V2), {
+    labels: ['ants', 'bees'],
+    seed: 1,
+    metrics: { valAccuracy: 0.93 },
+    manifestExtra: extra,
+  }).form;
 }
 
 async function submitted(key: string, datasetId: string, body: Record<string, unknown> = {}) {

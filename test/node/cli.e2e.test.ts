@@ -8,13 +8,11 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BackboneStore } from '../../src/gpu-worker/backbones.js';
-import { EdgeClient } from '../../src/gpu-worker/edge-client.js';
-import { WorkerLoop } from '../../src/gpu-worker/loop.js';
 import { ROUTES } from '../../src/cli/client.js';
 import { startLocalEdge, type LocalEdge } from '../../scripts/lib/local-edge.js';
 import { DATASETS_DIR, MODELS_SOURCE, TEST_MODELS } from '../support/paths.js';
 import { tempDir } from '../support/temp.js';
+import { startInProcessWorker, type InProcessWorker } from '../support/worker.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
 const CLI = path.join(ROOT, 'src', 'cli', 'main.ts');
@@ -30,11 +28,8 @@ interface Run {
 }
 
 let edge: LocalEdge | undefined;
-let loop: WorkerLoop | undefined;
-let backbones: BackboneStore | undefined;
-let running: Promise<void> | undefined;
+let worker: InProcessWorker | undefined;
 let home: string;
-const workerLogs: string[] = [];
 /** Wall time of each CLI command, printed at the end. */
 const timings: string[] = [];
 
@@ -75,7 +70,7 @@ function cli(
 }
 
 const explain = (run: Run) =>
-  `exit ${run.code} after ${run.ms} ms\n--- stdout\n${run.stdout.slice(-3000)}\n--- stderr\n${run.stderr.slice(-3000)}\n--- worker\n${workerLogs.slice(-20).join('\n')}`;
+  `exit ${run.code} after ${run.ms} ms\n--- stdout\n${run.stdout.slice(-3000)}\n--- stderr\n${run.stderr.slice(-3000)}\n--- worker\n${(worker?.logs ?? []).slice(-20).join('\n')}`;
 
 async function ok(args: readonly string[], timeoutMs?: number): Promise<Run> {
   const run = await cli(args, { timeoutMs });
@@ -91,26 +86,11 @@ beforeAll(async () => {
   edge = await startLocalEdge(stateDir, { modelsSource: MODELS_SOURCE, modelsOut: TEST_MODELS });
   const health = await fetch(`${edge.url}/healthz`, { signal: AbortSignal.timeout(20_000) });
   expect(health.ok, `the local edge at ${edge.url} does not answer /healthz`).toBe(true);
-  const client = new EdgeClient({ baseUrl: edge.url, token: edge.workerToken });
-  backbones = new BackboneStore(client, { cacheDir, provider: 'cpu', threads: 2 });
-  loop = new WorkerLoop({
-    edge: client,
-    backbones,
-    workerId: 'cli-e2e-worker',
-    concurrency: 1,
-    leaseSeconds: 30,
-    cacheDir,
-    producerVersion: 'test',
-    log: (m) => workerLogs.push(m),
-    waitSeconds: 1,
-  });
-  running = loop.run();
+  worker = await startInProcessWorker(edge, { workerId: 'cli-e2e-worker', cacheDir });
 }, 90_000);
 
 afterAll(async () => {
-  loop?.stop({ graceSeconds: 2 });
-  await running;
-  await backbones?.close();
+  await worker?.stop();
   await edge?.stop();
   console.log(`CLI commands against the local system:\n${timings.join('\n')}`);
 }, 30_000);

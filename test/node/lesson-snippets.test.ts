@@ -7,14 +7,12 @@ import { accessSync, constants, readFileSync } from 'node:fs';
 import { copyFile, mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BackboneStore } from '../../src/gpu-worker/backbones.js';
-import { EdgeClient } from '../../src/gpu-worker/edge-client.js';
-import { WorkerLoop } from '../../src/gpu-worker/loop.js';
 import type { JobView } from '../../src/shared/jobs.js';
 import { codeBlocks, parseLesson, type CodeBlock } from '../../src/shared/lessons.js';
 import { startLocalEdge, type LocalEdge } from '../../scripts/lib/local-edge.js';
 import { DATASETS_DIR, MODELS_SOURCE, TEST_MODELS } from '../support/paths.js';
 import { tempDir } from '../support/temp.js';
+import { startInProcessWorker, type InProcessWorker } from '../support/worker.js';
 
 const LESSON = 'cv-transfer-learning.md';
 const LESSON_FILE = path.resolve(import.meta.dirname, '..', '..', 'lessons', LESSON);
@@ -207,10 +205,7 @@ function parseJson(text: string, what: string): unknown {
 
 let edge: LocalEdge | undefined;
 let workDir: string;
-let loop: WorkerLoop | undefined;
-let backbones: BackboneStore | undefined;
-let running: Promise<void> | undefined;
-const workerLogs: string[] = [];
+let worker: InProcessWorker | undefined;
 /** Variables the reader has exported by now: the two from `npm start`, then the ids. */
 const vars: Record<string, string> = {};
 let classes: string[] = [];
@@ -262,26 +257,11 @@ beforeAll(async () => {
     );
   vars.HEADSTART_URL = edge.url;
   vars.HEADSTART_API_KEY = edge.apiKey;
-  const client = new EdgeClient({ baseUrl: edge.url, token: edge.workerToken });
-  backbones = new BackboneStore(client, { cacheDir, provider: 'cpu', threads: 2 });
-  loop = new WorkerLoop({
-    edge: client,
-    backbones,
-    workerId: 'lesson-worker',
-    concurrency: 1,
-    leaseSeconds: 30,
-    cacheDir,
-    producerVersion: 'test',
-    log: (m) => workerLogs.push(m),
-    waitSeconds: 1,
-  });
-  running = loop.run();
+  worker = await startInProcessWorker(edge, { workerId: 'lesson-worker', cacheDir });
 }, 90_000);
 
 afterAll(async () => {
-  loop?.stop({ graceSeconds: 2 });
-  await running;
-  await backbones?.close();
+  await worker?.stop();
   await edge?.stop();
 }, 30_000);
 
@@ -298,9 +278,10 @@ function checkOutput(block: Block, stdout: string): void {
     expect(jobs.length, `no "job" event in:\n${stdout.slice(0, 1000)}`).toBeGreaterThan(0);
     const job = JSON.parse(jobs.at(-1)!.data) as JobView;
     expect(job.id).toBe(vars.JOB_ID);
-    expect(job.status, `job ended ${job.status}: ${job.lastError}\n${workerLogs.join('\n')}`).toBe(
-      'succeeded',
-    );
+    expect(
+      job.status,
+      `job ended ${job.status}: ${job.lastError}\n${(worker?.logs ?? []).join('\n')}`,
+    ).toBe('succeeded');
     // What the lesson says the stream carries.
     expect(events.at(-1)).toMatchObject({ event: 'end' });
     expect(JSON.parse(events.at(-1)!.data)).toEqual({ status: 'succeeded' });

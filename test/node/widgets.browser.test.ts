@@ -10,13 +10,11 @@ import http from 'node:http';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BackboneStore } from '../../src/gpu-worker/backbones.js';
-import { EdgeClient } from '../../src/gpu-worker/edge-client.js';
-import { WorkerLoop } from '../../src/gpu-worker/loop.js';
 import { parseLesson, type Quiz } from '../../src/shared/lessons.js';
 import { startLocalEdge, type LocalEdge } from '../../scripts/lib/local-edge.js';
 import { DATASETS_DIR, MODELS_SOURCE, TEST_MODELS } from '../support/paths.js';
 import { tempDir } from '../support/temp.js';
+import { startInProcessWorker, type InProcessWorker } from '../support/worker.js';
 
 const CHROMIUM = process.env.HEADSTART_CHROMIUM ?? '/usr/bin/chromium';
 const ARTIFACTS = path.resolve(import.meta.dirname, '..', '..', 'test-artifacts', 'widgets');
@@ -24,7 +22,7 @@ const LESSON = 'cv-transfer-learning';
 const BEE = path.join(DATASETS_DIR, 'hymenoptera_data', 'val', 'bees', '10870992_eebeeb3a12.jpg');
 
 let edge: LocalEdge;
-let worker: { stop(): Promise<void> };
+let worker: InProcessWorker | undefined;
 let host: http.Server;
 let hostUrl: string;
 let browser: Browser;
@@ -90,32 +88,8 @@ beforeAll(async () => {
     modelsSource: MODELS_SOURCE,
     modelsOut: TEST_MODELS,
   });
-  // A worker for the trainer widget's job.
-  const client = new EdgeClient({ baseUrl: edge.url, token: edge.workerToken });
-  const backbones = new BackboneStore(client, {
-    cacheDir: await tempDir('widgets-worker'),
-    provider: 'cpu',
-    threads: 1,
-  });
-  const loop = new WorkerLoop({
-    edge: client,
-    backbones,
-    workerId: 'widgets-test-worker',
-    concurrency: 1,
-    leaseSeconds: 30,
-    cacheDir: await tempDir('widgets-cache'),
-    producerVersion: 'test',
-    log: () => undefined,
-    waitSeconds: 1,
-  });
-  const running = loop.run();
-  worker = {
-    async stop() {
-      loop.stop({ graceSeconds: 2 });
-      await running;
-      await backbones.close();
-    },
-  };
+  // A worker for the trainer widget's jobs.
+  worker = await startInProcessWorker(edge, { workerId: 'widgets-test-worker', threads: 1 });
   // The host site: "localhost" on its own port, a different origin from the edge's 127.0.0.1.
   host = http.createServer((_req, res) => {
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });

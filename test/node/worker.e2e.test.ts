@@ -6,14 +6,12 @@ import path from 'node:path';
 import ort from 'onnxruntime-node';
 import { getPlatformProxy } from 'wrangler';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BackboneStore } from '../../src/gpu-worker/backbones.js';
-import { EdgeClient } from '../../src/gpu-worker/edge-client.js';
-import { WorkerLoop } from '../../src/gpu-worker/loop.js';
 import { headKeys, HeadManifestSchema } from '../../src/shared/heads.js';
 import type { JobView } from '../../src/shared/jobs.js';
 import { startLocalEdge, type LocalEdge } from '../../scripts/lib/local-edge.js';
 import { DATASETS_DIR, MODELS_SOURCE, TEST_MODELS } from '../support/paths.js';
 import { tempDir } from '../support/temp.js';
+import { startInProcessWorker } from '../support/worker.js';
 import { buildZip } from '../support/zip-writer.js';
 
 let edge: LocalEdge;
@@ -77,26 +75,14 @@ async function waitFor<T>(check: () => Promise<T | undefined>, timeoutMs: number
 
 /** Runs an in-process worker until `done` says stop. */
 async function runWorker(opts: { leaseSeconds: number; until: () => Promise<boolean> }) {
-  const client = new EdgeClient({ baseUrl: edge.url, token: edge.workerToken });
-  const backbones = new BackboneStore(client, { cacheDir, provider: 'cpu', threads: 2 });
-  const logs: string[] = [];
-  const loop = new WorkerLoop({
-    edge: client,
-    backbones,
+  const worker = await startInProcessWorker(edge, {
     workerId: 'test-worker',
-    concurrency: 1,
     leaseSeconds: opts.leaseSeconds,
     cacheDir,
-    producerVersion: 'test',
-    log: (m) => logs.push(m),
-    waitSeconds: 1,
   });
-  const running = loop.run();
   await waitFor(async () => ((await opts.until()) ? true : undefined), 120_000);
-  loop.stop({ graceSeconds: 5 });
-  await running;
-  await backbones.close();
-  return { loop, logs };
+  await worker.stop(5);
+  return { logs: worker.logs };
 }
 
 beforeAll(async () => {

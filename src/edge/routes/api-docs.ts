@@ -2,19 +2,14 @@
 // themselves (streamed archives, size-capped JSON), so they are described here rather than by
 // validators; a test checks every documented path is routed and every client route documented.
 import { z, type RouteConfig } from '@hono/zod-openapi';
-import { ProblemSchema } from '../../shared/api.js';
 import { DatasetManifestSchema } from '../../shared/datasets.js';
 import { FineTuneSpecSchema, JOB_STATUSES, JobViewSchema } from '../../shared/jobs.js';
+import {
+  docProblem as problem,
+  docJson as json,
+  API_KEY_SECURITY as security,
+} from '../docs/openapi.js';
 
-const problem = (description: string) => ({
-  description,
-  content: { 'application/problem+json': { schema: ProblemSchema } },
-});
-const json = (description: string, schema: z.ZodType) => ({
-  description,
-  content: { 'application/json': { schema } },
-});
-const security = [{ apiKey: [] }];
 const id = z.object({ id: z.string() });
 
 /** What an upload or GET /v1/datasets/{id} answers: the manifest without its image list. */

@@ -8,7 +8,6 @@ import {
   BatchClassifyResponseSchema,
   MultiClassifyResponseSchema,
   type BatchClassifyResponse,
-  ProblemSchema,
 } from '../../shared/api.js';
 import type { Context } from 'hono';
 import { optionalTenant } from '../auth/middleware.js';
@@ -19,6 +18,7 @@ import { ApiError, type ErrorCode } from '../errors.js';
 import { readBodyLimited } from '../http/body.js';
 import { parseInput } from '../http/validate.js';
 import { DEFAULT_CLASSIFIER } from '../../shared/backbones.js';
+import { docProblem as problem } from '../docs/openapi.js';
 
 const RAW_TYPES = new Set<string>([...IMAGE_MEDIA_TYPES, 'application/octet-stream']);
 
@@ -188,11 +188,6 @@ const IMAGE_ERRORS = new Set<ErrorCode>([
   'body_too_large',
   'unsupported_media_type',
 ]);
-
-const problem = (description: string) => ({
-  description,
-  content: { 'application/problem+json': { schema: ProblemSchema } },
-});
 
 // Documented by hand: the body is read by the handler (with a size cap), not by a validator.
 classifyRoutes.openAPIRegistry.registerPath({

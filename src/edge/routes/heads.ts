@@ -2,7 +2,6 @@
 // per-image evaluation, download, delete) and aliases that pin a name such as "production".
 import { z, type RouteConfig } from '@hono/zod-openapi';
 import { Hono } from 'hono';
-import { ProblemSchema } from '../../shared/api.js';
 import { backboneKeys } from '../../shared/backbones.js';
 import {
   AliasNameSchema,
@@ -25,6 +24,11 @@ import { readJson } from '../http/json.js';
 import { parseInput } from '../http/validate.js';
 import { settle } from '../jobs/coordinator.js';
 import { coordinatorOf } from '../jobs/service.js';
+import {
+  docProblem as problem,
+  docJson as json,
+  API_KEY_SECURITY as security,
+} from '../docs/openapi.js';
 
 const ListQuery = z.object({
   limit: z.coerce.number().int().min(1).max(100).default(20),
@@ -217,17 +221,8 @@ export const aliasesRoutes = new Hono<AppEnv>()
     return c.body(null, 204);
   });
 
-const problem = (description: string) => ({
-  description,
-  content: { 'application/problem+json': { schema: ProblemSchema } },
-});
-const json = (description: string, schema: z.ZodType) => ({
-  description,
-  content: { 'application/json': { schema } },
-});
 const headId = z.object({ id: HeadIdSchema });
 const aliasName = z.object({ name: AliasNameSchema });
-const security = [{ apiKey: [] }];
 
 /** The heads and aliases routes in the OpenAPI document (they are plain Hono handlers). */
 export const HEADS_API_DOCS: RouteConfig[] = [

@@ -1,9 +1,9 @@
 // Model catalogue routes: which backbones this edge can run, with their manifests.
 import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
-import { ProblemSchema } from '../../shared/api.js';
 import { BackboneManifestSchema, type BackboneManifest } from '../../shared/manifest.js';
 import { getBackboneManifest, listBackboneManifests } from '../classification/model-store.js';
 import type { AppEnv } from '../env.js';
+import { docProblem as problem } from '../docs/openapi.js';
 
 const ModelSummarySchema = BackboneManifestSchema.omit({ id2label: true }).extend({
   numLabels: z
@@ -17,11 +17,6 @@ function summary(m: BackboneManifest): z.infer<typeof ModelSummarySchema> {
   const { id2label, ...rest } = m;
   return { ...rest, numLabels: id2label ? Object.keys(id2label).length : 0 };
 }
-
-const problem = (description: string) => ({
-  description,
-  content: { 'application/problem+json': { schema: ProblemSchema } },
-});
 
 export const modelsRoutes = new OpenAPIHono<AppEnv>()
   .openapi(
