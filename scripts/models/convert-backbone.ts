@@ -3,13 +3,14 @@ import { z } from 'zod';
 import type { BackboneSpec } from '../../src/shared/backbones.js';
 import { sha256Hex, weightsFingerprint } from '../../src/shared/fingerprint.js';
 import { backboneBlocks } from './blocks.js';
+import { blockInputs } from '../../src/shared/backbone-graph.js';
 import { MANIFEST_FORMAT_VERSION, parseBackboneManifest, type BackboneManifest } from '../../src/shared/manifest.js';
 import { foldBatchNorm, foldPadding, pruneInitializers, serialiseGraph } from './onnx-ir.js';
 import { loadTfjsModel, readSource } from './tfjs-format.js';
 import { convertKerasModel, type OutputInfo } from './tfjs-to-onnx.js';
 
 /** Bump when the converter's output changes, so `models:import` rebuilds existing files. */
-export const CONVERTER_VERSION = '1.1.0';
+export const CONVERTER_VERSION = '1.2.0';
 export const ONNX_OPSET = 13;
 
 /** The weights of a source do not match the catalog's pinned fingerprint. */
@@ -76,6 +77,10 @@ export async function convertBackbone(
     throw new Error(`${spec.id}: ${Object.keys(id2label).length} labels for ${String(classes)} classifier outputs`);
   }
   const [, , height, width] = graph.input.shape;
+  // Each block records the tensor entering it: where a fine-tuned head's tail begins.
+  const blocks = backboneBlocks(model.weights);
+  const cuts = blockInputs(graph.nodes, blocks, new Set(graph.initializers.keys()), graph.input.name, graph.outputs.embedding.name);
+  const blocksWithInputs = blocks.map((b) => (cuts.has(b.name) ? { ...b, input: cuts.get(b.name)! } : b));
   const manifest = parseBackboneManifest({
     formatVersion: MANIFEST_FORMAT_VERSION,
     kind: 'backbone',
@@ -95,7 +100,7 @@ export async function convertBackbone(
     inputSize: { width, height },
     preprocessing: spec.preprocessing,
     embeddingDim,
-    blocks: backboneBlocks(model.weights),
+    blocks: blocksWithInputs,
     ...(id2label ? { id2label } : {}),
     converter: { name: 'headstart-tfjs-to-onnx', version: CONVERTER_VERSION },
   });

@@ -81,6 +81,11 @@ export const BackboneBlockSchema = z.object({
   parameters: z.number().int().min(0),
   /** Parameters a fine-tune would update (BatchNorm moving statistics excluded). */
   trainableParameters: z.number().int().min(0),
+  /**
+   * The ONNX tensor entering the block, when it is a clean cut (nothing reaches the embedding
+   * around it): a head fine-tuned from this block consumes it.
+   */
+  input: z.string().min(1).optional(),
 });
 export type BackboneBlock = z.infer<typeof BackboneBlockSchema>;
 
