@@ -24,6 +24,10 @@ const { values } = parseArgs({
     dataset: { type: 'string', default: path.join(DATASETS_DIR, 'hymenoptera_data') },
     backbone: { type: 'string', default: DEFAULT_EMBEDDER },
     threads: { type: 'string', default: '2' },
+    /** feature_extraction (default), fine_tune or full. */
+    strategy: { type: 'string', default: 'feature_extraction' },
+    /** Skip the second (cached) run and the training-time scaling. */
+    quick: { type: 'boolean', default: false },
     /** Extra job fields as JSON, e.g. '{"preset":"lesson"}' — the default job when absent. */
     spec: { type: 'string', default: '{}' },
   },
@@ -82,6 +86,7 @@ async function main(): Promise<void> {
         method: 'POST',
         headers: { ...headers, 'content-type': 'application/json' },
         body: JSON.stringify({
+          strategy: values.strategy,
           ...(JSON.parse(values.spec) as object),
           datasetId: dataset.id,
           backbone: values.backbone,
@@ -96,12 +101,20 @@ async function main(): Promise<void> {
         { edge: client, backbones, cacheDir, producerVersion: 'bench', log: () => undefined },
         grant,
         new AbortController().signal,
-        async (m) => void (await client.progress(grant.jobId, grant.leaseToken, m)),
+        async (m) => {
+          if (values.strategy !== 'feature_extraction')
+            console.log(
+              `  epoch ${m.epoch}/${m.epochs}: train loss ${m.trainLoss.toFixed(3)}, val accuracy ${m.valAccuracy.toFixed(3)} (${m.seconds.toFixed(2)} s)`,
+            );
+          await client.progress(grant.jobId, grant.leaseToken, m);
+        },
       );
       return { outcome, totalSeconds: (performance.now() - started) / 1000 };
     };
 
-    if (values.spec !== '{}') console.log(`job fields: ${values.spec}`);
+    console.log(
+      `strategy ${values.strategy}${values.spec !== '{}' ? `, job fields: ${values.spec}` : ''}`,
+    );
     // Warm the backbone download and session once, outside the timings (a long-lived worker has them).
     await backbones.embedder(values.backbone);
     const cold = await runOnce();
@@ -116,6 +129,11 @@ async function main(): Promise<void> {
     console.log(
       `  stages: fetch ${t.fetchSeconds.toFixed(2)} s (overlapped), preprocess ${t.preprocessSeconds.toFixed(2)} s, backbone ${t.embedSeconds.toFixed(2)} s, export ${t.exportSeconds.toFixed(2)} s; embedding stage ${embedStage.toFixed(2)} s`,
     );
+    if (values.quick) {
+      await backbones.close();
+      console.log(JSON.stringify(figures(t, embedPerSecond, cold)));
+      return;
+    }
     const warm = await runOnce();
     console.log(
       `warm (same dataset again, embeddings from the cache): total ${warm.totalSeconds.toFixed(2)} s, val accuracy ${warm.outcome.valAccuracy.toFixed(3)}`,
@@ -150,18 +168,24 @@ async function main(): Promise<void> {
       `training time by embeddings (${preset.epochs} epochs): ${scaling.map((s) => `${s.n}: ${s.seconds.toFixed(2)} s`).join(', ')}`,
     );
     await backbones.close();
-    console.log(
-      JSON.stringify({
-        embed_images_per_s: Math.round(embedPerSecond * 10) / 10,
-        train_s: Math.round(t.trainSeconds * 100) / 100,
-        total_s: Math.round(cold.totalSeconds * 100) / 100,
-        val_acc: Math.round(cold.outcome.valAccuracy * 1000) / 1000,
-      }),
-    );
+    console.log(JSON.stringify(figures(t, embedPerSecond, cold)));
   } finally {
     await edge.stop();
     await rm(work, { recursive: true, force: true });
   }
+}
+
+function figures(
+  t: JobOutcome['timings'],
+  embedPerSecond: number,
+  cold: { outcome: JobOutcome; totalSeconds: number },
+) {
+  return {
+    embed_images_per_s: Math.round(embedPerSecond * 10) / 10,
+    train_s: Math.round(t.trainSeconds * 100) / 100,
+    total_s: Math.round(cold.totalSeconds * 100) / 100,
+    val_acc: Math.round(cold.outcome.valAccuracy * 1000) / 1000,
+  };
 }
 
 main().catch((err: unknown) => {

@@ -4,10 +4,18 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { sha256Hex } from '../shared/fingerprint.js';
 import type { BackboneManifest } from '../shared/manifest.js';
+import { withGraphOutputs } from '../shared/onnx-outputs.js';
 import type { EdgeClient } from './edge-client.js';
 import { createWorkerSession, type ExecutionProvider, type WorkerSession } from './embed.js';
+import { readOnnxModel, type OnnxModel } from './finetune/onnx-model.js';
 
 export type Embed = (batch: Float32Array[]) => Promise<Float32Array[]>;
+
+/** Activations of one backbone tensor per image, and their shape without the batch axis. */
+export interface ActivationSource {
+  readonly shape: readonly number[];
+  readonly run: Embed;
+}
 
 /**
  * @example
@@ -17,6 +25,7 @@ export type Embed = (batch: Float32Array[]) => Promise<Float32Array[]>;
 export class BackboneStore {
   private readonly manifests = new Map<string, Promise<BackboneManifest>>();
   private readonly sessions = new Map<string, Promise<WorkerSession>>();
+  private readonly graphs = new Map<string, Promise<OnnxModel>>();
 
   constructor(
     private readonly edge: Pick<EdgeClient, 'backboneManifest' | 'backboneModel'>,
@@ -26,6 +35,11 @@ export class BackboneStore {
       readonly threads: number;
     },
   ) {}
+
+  /** Where sessions run, and their CPU threads (0 = onnxruntime's default). */
+  get sessionOptions(): { readonly provider: ExecutionProvider; readonly threads: number } {
+    return { provider: this.opts.provider, threads: this.opts.threads };
+  }
 
   manifest(id: string): Promise<BackboneManifest> {
     let pending = this.manifests.get(id);
@@ -62,20 +76,75 @@ export class BackboneStore {
     return bytes;
   }
 
-  private session(id: string): Promise<WorkerSession> {
-    let pending = this.sessions.get(id);
+  /** A session of backbone `id`, also returning `extraOutput` when given (a cut tensor). */
+  private session(id: string, extraOutput?: string): Promise<WorkerSession> {
+    const key = extraOutput === undefined ? id : `${id}\n${extraOutput}`;
+    let pending = this.sessions.get(key);
     if (!pending) {
       pending = (async () => {
         const manifest = await this.manifest(id);
-        return createWorkerSession(await this.modelBytes(manifest), {
-          provider: this.opts.provider,
-          ...(this.opts.threads > 0 ? { threads: this.opts.threads } : {}),
-        });
+        const bytes = await this.modelBytes(manifest);
+        return createWorkerSession(
+          extraOutput === undefined ? bytes : withGraphOutputs(bytes, [extraOutput]),
+          {
+            provider: this.opts.provider,
+            ...(this.opts.threads > 0 ? { threads: this.opts.threads } : {}),
+          },
+        );
       })();
-      this.sessions.set(id, pending);
-      pending.catch(() => this.sessions.delete(id));
+      this.sessions.set(key, pending);
+      pending.catch(() => this.sessions.delete(key));
     }
     return pending;
+  }
+
+  /** The backbone's graph and weights, parsed (fine-tuning cuts its tail out of it). */
+  graph(id: string): Promise<OnnxModel> {
+    let pending = this.graphs.get(id);
+    if (!pending) {
+      pending = (async () => readOnnxModel(await this.modelBytes(await this.manifest(id))))();
+      this.graphs.set(id, pending);
+      pending.catch(() => this.graphs.delete(id));
+    }
+    return pending;
+  }
+
+  /**
+   * Activations of `tensor` (a block's input) per preprocessed image. For the model input
+   * itself (full fine-tuning) they are the preprocessed pixels and no backbone runs.
+   */
+  async activations(id: string, tensor: string): Promise<ActivationSource> {
+    const manifest = await this.manifest(id);
+    const { width, height } = manifest.preprocessing.crop;
+    if (tensor === manifest.onnx.input.name)
+      return {
+        shape: [3, height, width],
+        run: async (batch) => batch.map((t) => Float32Array.from(t)),
+      };
+    const session = await this.session(id, tensor);
+    const run: Embed = async (batch) => {
+      if (batch.length === 0) return [];
+      const data = new Float32Array(batch.length * 3 * height * width);
+      batch.forEach((t, i) => data.set(t, i * t.length));
+      const out = (
+        await session.run(
+          { [manifest.onnx.input.name]: { data, dims: [batch.length, 3, height, width] } },
+          [tensor],
+        )
+      )[tensor]!;
+      const size = out.data.length / batch.length;
+      return batch.map((_, i) => out.data.slice(i * size, (i + 1) * size));
+    };
+    const probe = await session.run(
+      {
+        [manifest.onnx.input.name]: {
+          data: new Float32Array(3 * height * width),
+          dims: [1, 3, height, width],
+        },
+      },
+      [tensor],
+    );
+    return { shape: probe[tensor]!.dims.slice(1), run };
   }
 
   /** A function embedding a batch of preprocessed images with backbone `id`. */

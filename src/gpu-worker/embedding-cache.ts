@@ -4,12 +4,20 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { sha256Hex } from '../shared/fingerprint.js';
 
+/** Where per-view vectors are kept between uses: embeddings, or activations at a cut. */
+export interface VectorCache {
+  readonly hits: number;
+  get(imageSha: string, view: string): Promise<Float32Array | undefined>;
+  put(imageSha: string, view: string, vector: Float32Array): Promise<void>;
+}
+
 /**
  * @example
  * const cache = new EmbeddingCache('.cache/worker', manifest.fingerprint, 1280);
  * const hit = await cache.get(imageSha, viewKey(view)); // Float32Array | undefined
+ * const cut = new EmbeddingCache('.cache/worker', manifest.fingerprint, 2744, 'block_15_add');
  */
-export class EmbeddingCache {
+export class EmbeddingCache implements VectorCache {
   private readonly root: string;
   hits = 0;
   misses = 0;
@@ -18,8 +26,12 @@ export class EmbeddingCache {
     cacheDir: string,
     fingerprint: string,
     private readonly dim: number,
+    /** A backbone tensor other than the embedding (a fine-tuning cut). */
+    tensor?: string,
   ) {
-    this.root = path.join(cacheDir, 'embeddings', fingerprint.slice(0, 32));
+    const base = path.join(cacheDir, 'embeddings', fingerprint.slice(0, 32));
+    this.root =
+      tensor === undefined ? base : path.join(base, 'cuts', tensor.replace(/[^A-Za-z0-9_-]/g, '_'));
   }
 
   private async file(imageSha: string, view: string): Promise<string> {
@@ -51,5 +63,22 @@ export class EmbeddingCache {
       new Uint8Array(embedding.buffer, embedding.byteOffset, embedding.byteLength),
     );
     await rename(tmp, file);
+  }
+}
+
+/** Keeps vectors in memory for one job: for tensors too large to be worth a disk cache (pixels). */
+export class MemoryCache implements VectorCache {
+  private readonly entries = new Map<string, Float32Array>();
+  hits = 0;
+
+  get(imageSha: string, view: string): Promise<Float32Array | undefined> {
+    const hit = this.entries.get(`${imageSha}\n${view}`);
+    if (hit) this.hits++;
+    return Promise.resolve(hit);
+  }
+
+  put(imageSha: string, view: string, vector: Float32Array): Promise<void> {
+    this.entries.set(`${imageSha}\n${view}`, vector);
+    return Promise.resolve();
   }
 }

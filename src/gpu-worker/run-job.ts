@@ -21,12 +21,14 @@ import {
   MAX_EVALUATION_IMAGES,
   type HeadEvaluation,
 } from '../shared/heads.js';
-import type { EpochMetrics, FineTuneSpec, LeaseGrant } from '../shared/jobs.js';
+import type { EpochMetrics, FineTuneSpec, JsonValue, LeaseGrant } from '../shared/jobs.js';
 import type { Preprocessing } from '../shared/manifest.js';
 import type { BackboneStore } from './backbones.js';
 import { decodeFile } from './decode.js';
 import type { EdgeClient } from './edge-client.js';
-import { EmbeddingCache } from './embedding-cache.js';
+import { EmbeddingCache, MemoryCache, type VectorCache } from './embedding-cache.js';
+import { fineTune } from './finetune/fine-tune.js';
+import { cutBlocks, planStrategy } from '../shared/strategies.js';
 import { evaluatePredictions } from './evaluate.js';
 import { HEAD_INPUT, exportHeadOnnx } from '../shared/head-onnx.js';
 import { headLogits, trainHead, type EmbeddingSet, type EpochResult } from './train-head.js';
@@ -96,8 +98,13 @@ function modePreprocessing(base: Preprocessing, mode: InputMode): Preprocessing 
 }
 
 /** The views an image is embedded under: a centre view per input mode, plus seeded augmentations for training. */
-function viewsFor(image: DatasetImage, split: 'train' | 'val', spec: FineTuneSpec): ModeView[] {
-  const centres = modesOf(spec).map((mode) => ({
+function viewsFor(
+  image: DatasetImage,
+  split: 'train' | 'val',
+  spec: FineTuneSpec,
+  modes: readonly InputMode[],
+): ModeView[] {
+  const centres = modes.map((mode) => ({
     mode,
     view: CENTRE_VIEW,
     key: `mode=${mode};${viewKey(CENTRE_VIEW)}`,
@@ -111,10 +118,7 @@ function viewsFor(image: DatasetImage, split: 'train' | 'val', spec: FineTuneSpe
     count: spec.augmentation.views,
   });
   // Augmented crop boxes are squashed into the input size whatever the mode: one embedding serves all.
-  return [
-    ...centres,
-    ...extra.map((view) => ({ mode: modesOf(spec)[0]!, view, key: viewKey(view) })),
-  ];
+  return [...centres, ...extra.map((view) => ({ mode: modes[0]!, view, key: viewKey(view) }))];
 }
 
 interface Slot {
@@ -132,7 +136,7 @@ async function embedAll(
   ctx: JobRunContext,
   grant: LeaseGrant,
   slots: Slot[],
-  cache: EmbeddingCache,
+  cache: VectorCache,
   embed: (batch: Float32Array[]) => Promise<Float32Array[]>,
   signal: AbortSignal,
   timings: JobTimings,
@@ -320,29 +324,48 @@ export async function runJob(
   const dataset = parsed.data;
   checkDataset(dataset);
   const backbone = await ctx.backbones.manifest(spec.backbone);
-  const embedder = await ctx.backbones.embedder(spec.backbone);
-  const cache = new EmbeddingCache(ctx.cacheDir, backbone.fingerprint, backbone.embeddingDim);
+  const planned = planStrategy(spec, cutBlocks(backbone.blocks));
+  if ('problem' in planned)
+    throw new PermanentJobError(`${planned.problem.field}: ${planned.problem.message}`);
+  const plan = planned.plan;
+  // Fine-tuning trains on one input mode: "auto" would train the whole tail twice.
+  const modes: InputMode[] = plan
+    ? [spec.inputMode === 'squash' ? 'squash' : 'crop']
+    : modesOf(spec);
+  let embedder = plan ? undefined : await ctx.backbones.embedder(spec.backbone);
+  let cache: VectorCache;
+  let cutShape: readonly number[] = [backbone.embeddingDim];
+  if (plan) {
+    const source = await ctx.backbones.activations(spec.backbone, plan.cut.input);
+    embedder = source.run;
+    cutShape = source.shape;
+    const size = cutShape.reduce((a, b) => a * b, 1);
+    cache =
+      plan.cut.input === backbone.onnx.input.name
+        ? new MemoryCache()
+        : new EmbeddingCache(ctx.cacheDir, backbone.fingerprint, size, plan.cut.input);
+  } else cache = new EmbeddingCache(ctx.cacheDir, backbone.fingerprint, backbone.embeddingDim);
+  const rowSize = cutShape.reduce((a, b) => a * b, 1);
   const slots: Slot[] = [
     ...dataset.images.train.map((image) => ({ image, split: 'train' as const })),
     ...dataset.images.val.map((image) => ({ image, split: 'val' as const })),
   ].map(({ image, split }) => {
-    const views = viewsFor(image, split, spec);
+    const views = viewsFor(image, split, spec, modes);
     return { image, split, views, embeddings: new Array<Float32Array | undefined>(views.length) };
   });
-  await embedAll(ctx, grant, slots, cache, embedder, signal, timings);
+  await embedAll(ctx, grant, slots, cache, embedder!, signal, timings);
 
   const labelIndex = new Map(dataset.classes.map((c, i) => [c, i]));
   const train = embeddingSet(
     slots.filter((s) => s.split === 'train'),
     labelIndex,
-    backbone.embeddingDim,
+    rowSize,
   );
-  const modes = modesOf(spec);
   const vals = modes.map((mode) =>
     embeddingSet(
       slots.filter((s) => s.split === 'val'),
       labelIndex,
-      backbone.embeddingDim,
+      rowSize,
       mode,
     ),
   );
@@ -351,33 +374,85 @@ export async function runJob(
   );
 
   const trainStart = performance.now();
-  const result = await trainHead(
-    train,
-    vals,
-    dataset.classes.length,
-    {
-      head: spec.head,
-      epochs: spec.epochs,
-      batchSize: spec.batchSize,
-      lr: spec.optimizer.lr,
-      weightDecay: spec.optimizer.weightDecay,
-      scheduler: spec.scheduler,
-      labelSmoothing: spec.labelSmoothing,
-      earlyStopping: spec.earlyStopping,
-      seed: spec.seed,
-    },
-    async (epoch: EpochResult) => {
-      if (signal.aborted) throw new JobCanceledError('the job was canceled');
-      const { valSet: _valSet, ...metrics } = epoch;
-      await onEpoch({ ...metrics, epochs: spec.epochs });
-    },
-  );
+  const reportEpoch = async (epoch: EpochResult) => {
+    if (signal.aborted) throw new JobCanceledError('the job was canceled');
+    const { valSet: _valSet, ...metrics } = epoch;
+    await onEpoch({ ...metrics, epochs: spec.epochs });
+  };
+  const docString = `head for ${spec.backbone} on ${dataset.id}`;
+  let trained: {
+    onnx: Uint8Array;
+    valLogits: Float32Array;
+    bestEpoch: number;
+    bestValSet: number;
+    history: EpochResult[];
+    stoppedEarly: boolean;
+    input: { name: string; dim: number; shape?: number[] };
+    strategy: Record<string, JsonValue>;
+  };
+  if (plan) {
+    const outcome = await fineTune({
+      backbones: ctx.backbones,
+      spec,
+      plan,
+      manifest: backbone,
+      cutShape,
+      train: { x: train.x, y: train.y, n: train.n, size: rowSize },
+      val: { x: vals[0]!.x, y: vals[0]!.y, n: vals[0]!.n, size: rowSize },
+      classes: dataset.classes.length,
+      producerVersion: ctx.producerVersion,
+      docString,
+      onEpoch: reportEpoch,
+    });
+    trained = {
+      ...outcome,
+      bestValSet: 0,
+      input: { name: plan.cut.input, dim: rowSize, shape: [...cutShape] },
+      strategy: {
+        name: spec.strategy,
+        cut: plan.cut.name,
+        cutTensor: plan.cut.input,
+        trainedBlocks: outcome.trainedBlocks,
+        trainedBackboneParameters: outcome.trainedBackboneParameters,
+        batchNorm: spec.batchNorm,
+      },
+    };
+  } else {
+    const result = await trainHead(
+      train,
+      vals,
+      dataset.classes.length,
+      {
+        head: spec.head,
+        epochs: spec.epochs,
+        batchSize: spec.batchSize,
+        lr: spec.optimizer.lr,
+        weightDecay: spec.optimizer.weightDecay,
+        scheduler: spec.scheduler,
+        labelSmoothing: spec.labelSmoothing,
+        earlyStopping: spec.earlyStopping,
+        seed: spec.seed,
+      },
+      reportEpoch,
+    );
+    const val = vals[result.bestValSet]!;
+    trained = {
+      onnx: exportHeadOnnx(result.params, { producerVersion: ctx.producerVersion, docString }),
+      valLogits: headLogits(result.params, val.x, val.n),
+      bestEpoch: result.bestEpoch,
+      bestValSet: result.bestValSet,
+      history: result.history,
+      stoppedEarly: result.stoppedEarly,
+      input: { name: HEAD_INPUT, dim: backbone.embeddingDim },
+      strategy: { name: 'feature_extraction' },
+    };
+  }
   timings.trainSeconds = seconds(trainStart);
 
   const exportStart = performance.now();
-  const mode = modes[result.bestValSet]!;
-  const val = vals[result.bestValSet]!;
-  const valLogits = headLogits(result.params, val.x, val.n);
+  const mode = modes[trained.bestValSet]!;
+  const val = vals[trained.bestValSet]!;
+  const { onnx, valLogits } = trained;
   const evaluation = evaluatePredictions(valLogits, val.y, dataset.classes, val.ids);
   const predictions = perImagePredictions(
     valLogits,
@@ -385,43 +460,42 @@ export async function runJob(
     dataset.classes,
     mode,
   );
-  const onnx = exportHeadOnnx(result.params, {
-    producerVersion: ctx.producerVersion,
-    docString: `head for ${spec.backbone} on ${dataset.id}`,
-  });
-  const best = result.history[result.bestEpoch - 1]!;
+  const best = trained.history[trained.bestEpoch - 1]!;
   timings.exportSeconds = seconds(exportStart);
   timings.totalSeconds = seconds(started);
   const manifest = {
     formatVersion: HEAD_FORMAT_VERSION,
     kind: 'head',
     backbone: { id: backbone.id, fingerprint: backbone.fingerprint },
-    input: { name: HEAD_INPUT, dim: backbone.embeddingDim },
+    input: trained.input,
     preprocessing: modePreprocessing(backbone.preprocessing, mode),
     id2label: Object.fromEntries(dataset.classes.map((c, i) => [String(i), c])),
     metrics: {
       valAccuracy: evaluation.accuracy,
       valLoss: best.valLoss,
       inputMode: mode,
-      bestEpoch: result.bestEpoch,
-      epochsRun: result.history.length,
-      stoppedEarly: result.stoppedEarly,
+      bestEpoch: trained.bestEpoch,
+      epochsRun: trained.history.length,
+      stoppedEarly: trained.stoppedEarly,
+      strategy: trained.strategy,
+      headBytes: onnx.byteLength,
       perClass: evaluation.perClass.map((c) => ({ ...c })),
       confusion: evaluation.confusion,
       misclassified: evaluation.misclassified.slice(0, 200).map((m) => ({ ...m })),
-      history: result.history.map((h) => ({ ...h })),
+      history: trained.history.map((h) => ({ ...h })),
     },
     hyperparameters: spec,
     datasetId: dataset.id,
     jobId: grant.jobId,
     timings: { ...timings },
   };
+  ctx.log(`job ${grant.jobId}: uploading head (${onnx.byteLength} bytes)`);
   const done = await ctx.edge.complete(grant.jobId, grant.leaseToken, manifest, onnx, predictions);
   const headId = typeof done.headId === 'string' ? done.headId : '';
   return {
     headId,
     valAccuracy: evaluation.accuracy,
-    bestEpoch: result.bestEpoch,
+    bestEpoch: trained.bestEpoch,
     inputMode: mode,
     timings,
   };

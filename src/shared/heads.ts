@@ -28,8 +28,15 @@ export const HeadManifestSchema = z.looseObject({
   kind: z.literal('head'),
   /** The backbone the head was trained on, by id and weights fingerprint. */
   backbone: z.object({ id: z.string().min(1), fingerprint: z.string().regex(/^[0-9a-f]{64}$/) }),
-  /** The backbone tensor the head consumes and its size. */
-  input: z.object({ name: z.string().min(1), dim: z.number().int().min(1) }),
+  /**
+   * The backbone tensor the head consumes and its size: the embedding for feature extraction,
+   * a block's input (with its shape, batch axis left out) for a fine-tuned tail.
+   */
+  input: z.object({
+    name: z.string().min(1),
+    dim: z.number().int().min(1),
+    shape: z.array(z.number().int().min(1)).min(1).max(4).optional(),
+  }),
   /** How images were turned into the backbone's input when the head was trained. */
   preprocessing: PreprocessingSchema,
   id2label: z.record(z.string().regex(/^\d+$/), z.string()),
@@ -84,10 +91,17 @@ export function headIncompatibility(head: HeadManifest, backbone: BackboneManife
     return `the head was trained on ${head.backbone.id}, not ${backbone.id}`;
   if (head.backbone.fingerprint !== backbone.fingerprint)
     return `the head was trained on other weights of ${backbone.id} (fingerprint ${head.backbone.fingerprint.slice(0, 12)}…, now ${backbone.fingerprint.slice(0, 12)}…)`;
-  if (head.input.name !== backbone.onnx.outputs.embedding.name)
-    return `the head consumes "${head.input.name}", the backbone produces "${backbone.onnx.outputs.embedding.name}"`;
-  if (head.input.dim !== backbone.embeddingDim)
-    return `the head expects ${head.input.dim} features, the backbone gives ${backbone.embeddingDim}`;
+  if (head.input.name === backbone.onnx.outputs.embedding.name) {
+    if (head.input.dim !== backbone.embeddingDim)
+      return `the head expects ${head.input.dim} features, the backbone gives ${backbone.embeddingDim}`;
+  } else {
+    const cut = backbone.blocks?.find((b) => b.input === head.input.name);
+    if (!cut)
+      return `the head consumes "${head.input.name}", which ${backbone.id} neither outputs nor lists as a block input`;
+    const size = head.input.shape?.reduce((a, b) => a * b, 1);
+    if (size !== head.input.dim)
+      return `the head consumes "${head.input.name}" but gives no shape matching its ${head.input.dim} values`;
+  }
   if (contractOf(head.preprocessing) !== contractOf(backbone.preprocessing))
     return `the head's preprocessing differs from ${backbone.id}'s contract`;
   return null;

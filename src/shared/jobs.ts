@@ -9,9 +9,20 @@ export const JOB_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancel
 export type JobStatus = (typeof JOB_STATUSES)[number];
 export const FINAL_STATUSES: ReadonlySet<JobStatus> = new Set(['succeeded', 'failed', 'canceled']);
 
-/** Strategies the lesson teaches; only feature extraction runs today. */
+/**
+ * Strategies the lesson teaches: train a head on frozen features, fine-tune the backbone from a
+ * block on (with its own learning rate), or train every layer.
+ */
 export const STRATEGIES = ['feature_extraction', 'fine_tune', 'full'] as const;
-export const AVAILABLE_STRATEGIES: ReadonlySet<string> = new Set(['feature_extraction']);
+export type Strategy = (typeof STRATEGIES)[number];
+export const AVAILABLE_STRATEGIES: ReadonlySet<string> = new Set(STRATEGIES);
+
+/** A backbone block name as manifests list them (`stem`, `block_16`, `top_conv`, …). */
+export const BlockNameSchema = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[A-Za-z][A-Za-z0-9_]*$/, 'a block name such as block_16 (GET /v1/models lists them)');
 
 const HeadSchema = z
   .object({
@@ -25,8 +36,16 @@ const HeadSchema = z
 const OptimizerSchema = z
   .object({
     type: z.literal('adam'),
+    /** Learning rate of the new head. */
     lr: z.number().positive().max(1),
     weightDecay: z.number().min(0).max(1),
+    /** Learning rate of pretrained backbone layers when they train (fine_tune and full). */
+    backboneLr: z.number().positive().max(1).default(1e-5),
+    /**
+     * Discriminative learning rates: each backbone block further from the head gets its
+     * successor's rate times this factor (1 = one rate for the whole backbone).
+     */
+    layerDecay: z.number().positive().max(1).default(1),
   })
   .strict();
 
@@ -77,6 +96,22 @@ export const FineTuneSpecSchema = z
       .max(2 ** 31 - 1),
     earlyStopping: EarlyStoppingSchema.nullable(),
     maxAttempts: z.number().int().min(1).max(10),
+    /**
+     * fine_tune: the first trainable block (null = the last block; with `unfreeze`, null means
+     * the head alone trains until the first unfreeze epoch).
+     */
+    trainableFrom: BlockNameSchema.nullable().default(null),
+    /** Gradual unfreezing: from `epoch` on, blocks from `from` to the head train. */
+    unfreeze: z
+      .array(z.object({ epoch: z.number().int().min(1).max(500), from: BlockNameSchema }).strict())
+      .max(16)
+      .default([]),
+    /**
+     * BatchNorm in trainable blocks: `frozen` keeps the pretrained statistics (inference mode,
+     * the safe choice for small batches); `train` normalises with batch statistics and updates
+     * the running ones.
+     */
+    batchNorm: z.enum(['frozen', 'train']).default('frozen'),
   })
   .strict();
 export type FineTuneSpec = z.infer<typeof FineTuneSpecSchema>;
@@ -89,7 +124,7 @@ const LESSON = {
   head: { type: 'linear', dropout: 0.5, hiddenUnits: 256 },
   epochs: 20,
   batchSize: 32,
-  optimizer: { type: 'adam', lr: 1e-3, weightDecay: 0 },
+  optimizer: { type: 'adam', lr: 1e-3, weightDecay: 0, backboneLr: 1e-5, layerDecay: 1 },
   scheduler: { type: 'step', stepSize: 7, gamma: 0.1 },
   inputMode: 'crop',
   augmentation: { preset: 'lesson', views: 4 },
@@ -97,6 +132,9 @@ const LESSON = {
   seed: 0,
   earlyStopping: null,
   maxAttempts: 3,
+  trainableFrom: null,
+  unfreeze: [],
+  batchNorm: 'frozen',
 } as const satisfies SpecDefaults;
 
 /**
@@ -109,7 +147,7 @@ export const JOB_PRESETS = {
   headstart: {
     ...LESSON,
     inputMode: 'auto',
-    optimizer: { type: 'adam', lr: 3e-3, weightDecay: 0 },
+    optimizer: { ...LESSON.optimizer, lr: 3e-3 },
     augmentation: { preset: 'lesson', views: 1 },
   },
   lesson: LESSON,

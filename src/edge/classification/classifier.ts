@@ -174,12 +174,12 @@ export async function runModels(
     const t1 = performance.now();
     const { manifest, session } = pass.backbone;
     const { crop } = pass.preprocessing;
-    outputs.push(
-      await session.run(
-        { [manifest.onnx.input.name]: { data: tensor, dims: [1, 3, crop.height, crop.width] } },
-        [...pass.outputs],
-      ),
-    );
+    const input = { data: tensor, dims: [1, 3, crop.height, crop.width] };
+    // A fully fine-tuned head consumes the pixels themselves: no backbone pass for it.
+    const fetch = [...pass.outputs].filter((o) => o !== manifest.onnx.input.name);
+    const out =
+      fetch.length > 0 ? await session.run({ [manifest.onnx.input.name]: input }, fetch) : {};
+    outputs.push({ ...out, [manifest.onnx.input.name]: input });
     preprocessMs += t1 - t0;
     inferenceMs += performance.now() - t1;
   }

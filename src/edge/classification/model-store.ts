@@ -2,6 +2,7 @@
 import { backboneKeys } from '../../shared/backbones.js';
 import { sha256Hex } from '../../shared/fingerprint.js';
 import { BackboneManifestSchema, type BackboneManifest } from '../../shared/manifest.js';
+import { withGraphOutputs } from '../../shared/onnx-outputs.js';
 import { ApiError } from '../errors.js';
 import { createEdgeSession, type EdgeSession } from './onnx-backend.js';
 
@@ -74,7 +75,18 @@ async function loadBackbone(bucket: R2Bucket, id: string): Promise<LoadedBackbon
       `the stored weights of "${id}" fail their integrity check`,
     );
   }
-  return { manifest, session: await createEdgeSession(bytes) };
+  // Block inputs become outputs too: fine-tuned heads start there, and heads with the same cut
+  // share this one pass.
+  const known = new Set([
+    manifest.onnx.input.name,
+    ...Object.values(manifest.onnx.outputs).map((o) => o?.name),
+  ]);
+  const cuts = [
+    ...new Set(
+      (manifest.blocks ?? []).flatMap((b) => (b.input && !known.has(b.input) ? [b.input] : [])),
+    ),
+  ];
+  return { manifest, session: await createEdgeSession(withGraphOutputs(bytes, cuts)) };
 }
 
 /** How long a request waits for a model load before answering 503 (the load is then forgotten). */

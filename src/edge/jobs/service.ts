@@ -10,6 +10,8 @@ import {
   type JobView,
 } from '../../shared/jobs.js';
 import { newId } from '../../shared/secrets.js';
+import { cutBlocks, planStrategy } from '../../shared/strategies.js';
+import { getBackboneManifest } from '../classification/model-store.js';
 import type { Env, JobMessage } from '../env.js';
 import { ApiError } from '../errors.js';
 import { settle, type CoordinatorClient } from './coordinator.js';
@@ -21,6 +23,8 @@ export interface JobDeps {
   readonly db: D1Database;
   readonly queue: Queue<JobMessage>;
   readonly coordinator: CoordinatorClient;
+  /** Backbone manifests: fine-tuning jobs name blocks, checked against them. */
+  readonly models: R2Bucket;
 }
 
 /** The single coordinator instance. */
@@ -32,7 +36,7 @@ export function coordinatorOf(env: Env): CoordinatorClient {
 }
 
 export function jobDeps(env: Env): JobDeps {
-  return { db: env.DB, queue: env.JOBS_QUEUE, coordinator: coordinatorOf(env) };
+  return { db: env.DB, queue: env.JOBS_QUEUE, coordinator: coordinatorOf(env), models: env.MODELS };
 }
 
 const JobRecordSchema = z.object({
@@ -61,7 +65,7 @@ const hashRequest = (value: unknown) => sha256Hex(new TextEncoder().encode(canon
 
 /** Validates one request into a spec, naming the field at fault under `location`. */
 async function validateSpec(
-  db: D1Database,
+  { db, models }: Pick<JobDeps, 'db' | 'models'>,
   tenantId: string,
   request: unknown,
   location: string,
@@ -83,6 +87,20 @@ async function validateSpec(
       `strategy "${spec.strategy}" is not available yet; use "feature_extraction"`,
       `${location}.strategy`,
     );
+  }
+  if (
+    spec.strategy !== 'feature_extraction' ||
+    spec.trainableFrom !== null ||
+    spec.unfreeze.length > 0
+  ) {
+    const manifest = await getBackboneManifest(models, spec.backbone, `${location}.backbone`);
+    const planned = planStrategy(spec, cutBlocks(manifest.blocks));
+    if ('problem' in planned)
+      throw new ApiError(
+        'invalid_request',
+        planned.problem.message,
+        `${location}.${planned.problem.field}`,
+      );
   }
   const dataset = await db
     .prepare("SELECT id FROM datasets WHERE id = ? AND tenant_id = ? AND status = 'ready'")
@@ -219,7 +237,7 @@ export async function submitJob(
     const existing = await findByKey(deps.db, tenantId, key);
     if (existing) return replay(deps, existing, hash);
   }
-  const spec = await validateSpec(deps.db, tenantId, request, 'body');
+  const spec = await validateSpec(deps, tenantId, request, 'body');
   const record: JobRecord = {
     id: newId('job'),
     tenant_id: tenantId,
@@ -289,7 +307,7 @@ export async function submitBatch(
   }
   const specs: FineTuneSpec[] = [];
   for (const [i, job] of parsed.data.jobs.entries())
-    specs.push(await validateSpec(deps.db, tenantId, job, `body.jobs.${i}`));
+    specs.push(await validateSpec(deps, tenantId, job, `body.jobs.${i}`));
   const batchId = newId('batch');
   const at = new Date().toISOString();
   const records = specs.map((spec) => ({ id: newId('job'), spec, batchId, key: null, hash, at }));
