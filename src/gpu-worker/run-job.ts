@@ -479,6 +479,7 @@ export async function runJob(
       stoppedEarly: trained.stoppedEarly,
       strategy: trained.strategy,
       headBytes: onnx.byteLength,
+      timings: { ...timings },
       perClass: evaluation.perClass.map((c) => ({ ...c })),
       confusion: evaluation.confusion,
       misclassified: evaluation.misclassified.slice(0, 200).map((m) => ({ ...m })),

@@ -275,3 +275,57 @@ export const LeaseGrantSchema = z.object({
   spec: FineTuneSpecSchema,
 });
 export type LeaseGrant = z.infer<typeof LeaseGrantSchema>;
+
+/** One job of a batch, side by side with the others: what it trained and what it got. */
+export const BatchComparisonRowSchema = z.object({
+  jobId: z.string(),
+  status: z.enum(JOB_STATUSES),
+  strategy: z.enum(STRATEGIES),
+  /** fine_tune: the first block trained (null: the default last block, or head first with unfreeze). */
+  trainableFrom: z.string().nullable(),
+  /** Blocks that trained at some epoch (empty for feature extraction). */
+  trainedBlocks: z.array(z.string()),
+  valAccuracy: z.number().nullable(),
+  bestEpoch: z.number().nullable(),
+  trainSeconds: z.number().nullable(),
+  totalSeconds: z.number().nullable(),
+  headId: z.string().nullable(),
+  headBytes: z.number().nullable(),
+});
+export type BatchComparisonRow = z.infer<typeof BatchComparisonRowSchema>;
+
+const numberAt = (record: Record<string, JsonValue> | null | undefined, key: string) => {
+  const v = record?.[key];
+  return typeof v === 'number' ? v : null;
+};
+const recordAt = (record: Record<string, JsonValue> | null | undefined, key: string) => {
+  const v = record?.[key];
+  return v !== null && typeof v === 'object' && !Array.isArray(v) ? v : null;
+};
+
+/**
+ * The comparison table of a batch: one row per job, from the metrics its worker reported.
+ *
+ * @example
+ * compareJobs(batch.jobs).map((r) => `${r.strategy}: ${r.valAccuracy}`);
+ */
+export function compareJobs(jobs: readonly JobView[]): BatchComparisonRow[] {
+  return jobs.map((job) => {
+    const strategy = recordAt(job.metrics, 'strategy');
+    const timings = recordAt(job.metrics, 'timings');
+    const blocks = strategy?.trainedBlocks;
+    return {
+      jobId: job.id,
+      status: job.status,
+      strategy: job.spec.strategy,
+      trainableFrom: job.spec.trainableFrom,
+      trainedBlocks: Array.isArray(blocks) ? blocks.filter((b) => typeof b === 'string') : [],
+      valAccuracy: numberAt(job.metrics, 'valAccuracy'),
+      bestEpoch: numberAt(job.metrics, 'bestEpoch'),
+      trainSeconds: numberAt(timings, 'trainSeconds'),
+      totalSeconds: numberAt(timings, 'totalSeconds'),
+      headId: job.headId,
+      headBytes: numberAt(job.metrics, 'headBytes'),
+    };
+  });
+}

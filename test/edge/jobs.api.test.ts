@@ -3,6 +3,7 @@ import { env } from 'cloudflare:workers';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { coordinatorOf } from '../../src/edge/jobs/service.js';
 import type { JobView } from '../../src/shared/jobs.js';
+import { seedBackbone } from './fixtures.js';
 import {
   asJob,
   call,
@@ -170,6 +171,9 @@ describe('batches', () => {
 });
 
 describe('validation', () => {
+  // Fine-tuning fields are checked against the backbone's blocks in its manifest.
+  beforeEach(() => seedBackbone('mobilenet-v2-0.35'));
+
   const cases: [string, Record<string, unknown>, number, string, string][] = [
     ['an unknown field', { colour: 'red' }, 400, 'invalid_request', 'body.colour'],
     [
@@ -189,11 +193,45 @@ describe('validation', () => {
       'body.augmentation.preset',
     ],
     [
-      'a strategy that is not available yet',
-      { strategy: 'fine_tune' },
-      422,
-      'unsupported_strategy',
-      'body.strategy',
+      'fine-tuning from a block the backbone does not have',
+      { strategy: 'fine_tune', trainableFrom: 'block_99' },
+      400,
+      'invalid_request',
+      'body.trainableFrom',
+    ],
+    [
+      'a trainable block with feature extraction',
+      { strategy: 'feature_extraction', trainableFrom: 'block_16' },
+      400,
+      'invalid_request',
+      'body.trainableFrom',
+    ],
+    [
+      'an unfreeze step that does not move the boundary earlier',
+      {
+        strategy: 'fine_tune',
+        unfreeze: [
+          { epoch: 3, from: 'block_15' },
+          { epoch: 6, from: 'block_16' },
+        ],
+      },
+      400,
+      'invalid_request',
+      'body.unfreeze.1.from',
+    ],
+    [
+      'an unfreeze epoch past the last epoch',
+      { strategy: 'fine_tune', epochs: 5, unfreeze: [{ epoch: 9, from: 'block_15' }] },
+      400,
+      'invalid_request',
+      'body.unfreeze.0.epoch',
+    ],
+    [
+      'an unknown BatchNorm mode',
+      { strategy: 'fine_tune', batchNorm: 'sometimes' },
+      400,
+      'invalid_request',
+      'body.batchNorm',
     ],
   ];
   for (const [what, body, status, code, field] of cases) {
@@ -242,7 +280,7 @@ describe('validation', () => {
       head: { type: 'linear', dropout: 0.5, hiddenUnits: 256 },
       epochs: 20,
       batchSize: 32,
-      optimizer: { type: 'adam', lr: 1e-3, weightDecay: 0 },
+      optimizer: { type: 'adam', lr: 1e-3, weightDecay: 0, backboneLr: 1e-5, layerDecay: 1 },
       scheduler: { type: 'step', stepSize: 7, gamma: 0.1 },
       inputMode: 'crop',
       augmentation: { preset: 'lesson', views: 4 },
@@ -250,12 +288,15 @@ describe('validation', () => {
       seed: 0,
       earlyStopping: null,
       maxAttempts: 3,
+      trainableFrom: null,
+      unfreeze: [],
+      batchNorm: 'frozen',
     };
     const byDefault = asJob(await call('/v1/fine-tunes', { key: apiKey, json: { datasetId } }));
     expect(byDefault.spec).toEqual({
       ...lesson,
       inputMode: 'auto',
-      optimizer: { type: 'adam', lr: 3e-3, weightDecay: 0 },
+      optimizer: { ...lesson.optimizer, lr: 3e-3 },
       augmentation: { preset: 'lesson', views: 1 },
     });
     const asLesson = asJob(

@@ -1,58 +1,20 @@
-// An in-process GPU worker (on CPU) for tests that need jobs to run against a local edge.
-import { BackboneStore } from '../../src/gpu-worker/backbones.js';
-import { EdgeClient } from '../../src/gpu-worker/edge-client.js';
-import { WorkerLoop } from '../../src/gpu-worker/loop.js';
+// An in-process GPU worker for tests: the scripts' one, with a temporary cache by default.
+import {
+  startInProcessWorker as start,
+  type InProcessWorker,
+} from '../../scripts/lib/in-process-worker.js';
 import { tempDir } from './temp.js';
 
-export interface InProcessWorker {
-  /** What the worker logged, oldest first. */
-  readonly logs: string[];
-  /** Takes no new work, gives running jobs `graceSeconds`, and closes the sessions. */
-  stop(graceSeconds?: number): Promise<void>;
-}
+export type { InProcessWorker };
 
 /**
- * Starts a worker loop on this process against `edge` (a worker token is required).
- *
  * @example
  * const worker = await startInProcessWorker(edge, { workerId: 'test-worker' });
  * await worker.stop();
  */
 export async function startInProcessWorker(
   edge: { readonly url: string; readonly workerToken: string },
-  opts: {
-    readonly workerId: string;
-    readonly threads?: number;
-    readonly leaseSeconds?: number;
-    readonly cacheDir?: string;
-  },
+  opts: Omit<Parameters<typeof start>[1], 'cacheDir'> & { readonly cacheDir?: string },
 ): Promise<InProcessWorker> {
-  const cacheDir = opts.cacheDir ?? (await tempDir('worker-cache'));
-  const client = new EdgeClient({ baseUrl: edge.url, token: edge.workerToken });
-  const backbones = new BackboneStore(client, {
-    cacheDir,
-    provider: 'cpu',
-    threads: opts.threads ?? 2,
-  });
-  const logs: string[] = [];
-  const loop = new WorkerLoop({
-    edge: client,
-    backbones,
-    workerId: opts.workerId,
-    concurrency: 1,
-    leaseSeconds: opts.leaseSeconds ?? 30,
-    cacheDir,
-    producerVersion: 'test',
-    log: (m) => logs.push(m),
-    waitSeconds: 1,
-  });
-  const running = loop.run();
-  return {
-    logs,
-    async stop(graceSeconds = 2) {
-      loop.stop({ graceSeconds });
-      await running;
-      await backbones.close();
-    },
-  };
+  return start(edge, { ...opts, cacheDir: opts.cacheDir ?? (await tempDir('worker-cache')) });
 }

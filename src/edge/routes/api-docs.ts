@@ -3,7 +3,12 @@
 // validators; a test checks every documented path is routed and every client route documented.
 import { z, type RouteConfig } from '@hono/zod-openapi';
 import { DatasetManifestSchema } from '../../shared/datasets.js';
-import { FineTuneSpecSchema, JOB_STATUSES, JobViewSchema } from '../../shared/jobs.js';
+import {
+  BatchComparisonRowSchema,
+  FineTuneSpecSchema,
+  JOB_STATUSES,
+  JobViewSchema,
+} from '../../shared/jobs.js';
 import {
   docProblem as problem,
   docJson as json,
@@ -199,7 +204,7 @@ export const JOBS_API_DOCS: RouteConfig[] = [
     path: '/v1/batches/{id}',
     tags: ['fine-tunes'],
     security,
-    summary: 'A batch: its jobs and how many are in each state',
+    summary: 'A batch: its jobs, how many are in each state, and the jobs compared side by side',
     request: { params: id },
     responses: {
       200: json(
@@ -208,6 +213,7 @@ export const JOBS_API_DOCS: RouteConfig[] = [
           batchId: z.string(),
           jobs: z.array(JobViewSchema),
           counts: z.record(z.string(), z.number()),
+          comparison: z.array(BatchComparisonRowSchema),
         }),
       ),
       404: problem('No such batch'),

@@ -2,7 +2,7 @@
 import { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { z } from 'zod';
-import { FINAL_STATUSES, JOB_STATUSES } from '../../shared/jobs.js';
+import { FINAL_STATUSES, JOB_STATUSES, compareJobs } from '../../shared/jobs.js';
 import { rateLimit, requireTenant } from '../auth/middleware.js';
 import type { AppEnv } from '../env.js';
 import { parseInput } from '../http/validate.js';
@@ -105,5 +105,5 @@ export const batchesRoutes = new Hono<AppEnv>().use('*', requireTenant).get('/:i
   const counts = Object.fromEntries(
     JOB_STATUSES.map((s) => [s, batch.jobs.filter((j) => j.status === s).length]),
   );
-  return c.json({ ...batch, counts });
+  return c.json({ ...batch, counts, comparison: compareJobs(batch.jobs) });
 });

@@ -491,10 +491,9 @@ export async function trainTail(
       bestEpoch: best.epoch,
       history,
       stoppedEarly,
-      trainedBackboneParameters: [...everTrained].reduce(
-        (n, p) => n + (params.get(p)?.length ?? 0),
-        0,
-      ),
+      trainedBackboneParameters: [...adam.keys()]
+        .filter((p) => tail.constants.has(p))
+        .reduce((n, p) => n + params.get(p)!.length, 0),
     };
   } finally {
     await evalSession.release();
