@@ -19,7 +19,7 @@ import { requireWorker } from '../auth/middleware.js';
 import type { AppEnv } from '../env.js';
 import { ApiError } from '../errors.js';
 import { readBodyLimited } from '../http/body.js';
-import { readJson } from '../http/json.js';
+import { parseJsonText, readJson } from '../http/json.js';
 import { parseInput } from '../http/validate.js';
 import { settle } from '../jobs/coordinator.js';
 import { coordinatorOf } from '../jobs/service.js';
@@ -46,13 +46,7 @@ function parseOptionalJson<T extends z.ZodType>(
   if (value === null) return undefined;
   if (typeof value !== 'string')
     throw new ApiError('invalid_request', 'send this field as JSON text, not a file', field);
-  let json: unknown;
-  try {
-    json = JSON.parse(value);
-  } catch {
-    throw new ApiError('invalid_request', 'the field is not valid JSON', field);
-  }
-  return parseInput(schema, json, field);
+  return parseInput(schema, parseJsonText(value, field), field);
 }
 
 /** The dataset of a job the caller holds (its lease token in the x-lease-token header). */
@@ -160,13 +154,11 @@ export const internalRoutes = new Hono<AppEnv>()
       );
     if (!(head instanceof File))
       throw new ApiError('invalid_request', 'the form needs a "head" file field', 'form.head');
-    let manifestJson: unknown;
-    try {
-      manifestJson = JSON.parse(manifestText);
-    } catch {
-      throw new ApiError('invalid_request', 'the manifest is not valid JSON', 'form.manifest');
-    }
-    const manifest = parseInput(HeadManifestSchema, manifestJson, 'form.manifest');
+    const manifest = parseInput(
+      HeadManifestSchema,
+      parseJsonText(manifestText, 'form.manifest'),
+      'form.manifest',
+    );
     const evaluation = parseOptionalJson(
       HeadEvaluationSchema,
       form.get('evaluation'),

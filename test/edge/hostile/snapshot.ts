@@ -1,0 +1,69 @@
+// Everything the edge stores, read back for comparison: every D1 row, every object (key, size,
+// etag) in both R2 buckets, and the coordinator Durable Object's jobs, heads, aliases and alarm.
+import { listDurableObjectIds, runInDurableObject } from 'cloudflare:test';
+import { env } from 'cloudflare:workers';
+
+export interface StoredState {
+  readonly d1: Record<string, unknown[]>;
+  readonly r2: Record<'MODELS' | 'DATASETS', string[]>;
+  readonly coordinator: {
+    readonly instances: number;
+    readonly tables: Record<string, unknown[]>;
+    readonly alarm: number | null;
+  };
+}
+
+const coordinator = () => env.COORDINATOR.get(env.COORDINATOR.idFromName('global'));
+
+async function d1Rows(): Promise<Record<string, unknown[]>> {
+  const { results } = await env.DB.prepare(
+    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' ORDER BY name",
+  ).all<{ name: string }>();
+  const rows = await env.DB.batch(
+    results.map((t) => env.DB.prepare(`SELECT * FROM "${t.name}" ORDER BY rowid`)),
+  );
+  return Object.fromEntries(results.map((t, i) => [t.name, rows[i]!.results]));
+}
+
+async function objects(bucket: R2Bucket): Promise<string[]> {
+  const out: string[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await bucket.list(cursor === undefined ? {} : { cursor });
+    out.push(...page.objects.map((o) => `${o.key} ${o.size} ${o.etag}`));
+    cursor = page.truncated ? page.cursor : undefined;
+  } while (cursor !== undefined);
+  return out.sort();
+}
+
+/** Reads the whole stored state. */
+export async function snapshot(): Promise<StoredState> {
+  const [d1, models, datasets, instances, inside] = await Promise.all([
+    d1Rows(),
+    objects(env.MODELS),
+    objects(env.DATASETS),
+    listDurableObjectIds(env.COORDINATOR),
+    runInDurableObject(coordinator(), async (_, state) => ({
+      tables: Object.fromEntries(
+        ['jobs', 'heads', 'aliases'].map((t) => [
+          t,
+          state.storage.sql.exec(`SELECT * FROM ${t} ORDER BY rowid`).toArray(),
+        ]),
+      ),
+      alarm: await state.storage.getAlarm(),
+    })),
+  ]);
+  return {
+    d1,
+    r2: { MODELS: models, DATASETS: datasets },
+    coordinator: { instances: instances.length, ...inside },
+  };
+}
+
+/** How many jobs the coordinator has registered. */
+export function jobCount(): Promise<number> {
+  return runInDurableObject(
+    coordinator(),
+    (_, state) => state.storage.sql.exec<{ n: number }>('SELECT COUNT(*) AS n FROM jobs').one().n,
+  );
+}
