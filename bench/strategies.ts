@@ -52,7 +52,7 @@ async function main(): Promise<void> {
     modelsSource: DEFAULT_SOURCE,
     modelsOut: DEFAULT_OUT,
   });
-  const worker = await startInProcessWorker(edge, {
+  const worker = startInProcessWorker(edge, {
     workerId: 'bench-strategies',
     threads: Number(values.threads),
     leaseSeconds: 120,
@@ -86,15 +86,23 @@ async function main(): Promise<void> {
     if (!submitted.ok) throw new Error(`batch refused: ${await submitted.text()}`);
     const { batchId } = z.object({ batchId: z.string() }).parse(await submitted.json());
     const started = performance.now();
-    let batch = BatchSchema.parse(
-      await (await fetch(`${edge.url}/v1/batches/${batchId}`, { headers })).json(),
-    );
+    // The worker trains on this process: a keep-alive socket may close while it is busy; retry.
+    const readBatch = async () => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const res = await fetch(`${edge.url}/v1/batches/${batchId}`, { headers });
+          return BatchSchema.parse(await res.json());
+        } catch (err) {
+          if (attempt >= 5) throw err;
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      }
+    };
+    let batch = await readBatch();
     let last = '';
     while ((batch.counts.queued ?? 0) + (batch.counts.running ?? 0) > 0) {
       await new Promise((r) => setTimeout(r, 2000));
-      batch = BatchSchema.parse(
-        await (await fetch(`${edge.url}/v1/batches/${batchId}`, { headers })).json(),
-      );
+      batch = await readBatch();
       const line = JSON.stringify(batch.counts);
       if (line !== last)
         console.error(`  ${((performance.now() - started) / 1000).toFixed(0)} s: ${line}`);

@@ -18,7 +18,7 @@ export interface InProcessWorker {
  * const worker = await startInProcessWorker(edge, { workerId: 'bench', cacheDir: '/tmp/cache' });
  * await worker.stop();
  */
-export async function startInProcessWorker(
+export function startInProcessWorker(
   edge: { readonly url: string; readonly workerToken: string },
   opts: {
     readonly workerId: string;
@@ -26,7 +26,7 @@ export async function startInProcessWorker(
     readonly leaseSeconds?: number;
     readonly cacheDir: string;
   },
-): Promise<InProcessWorker> {
+): InProcessWorker {
   const { cacheDir } = opts;
   const client = new EdgeClient({ baseUrl: edge.url, token: edge.workerToken });
   const backbones = new BackboneStore(client, {

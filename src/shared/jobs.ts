@@ -186,9 +186,14 @@ export const FineTuneRequestSchema = z.looseObject({
  * const spec = resolveFineTuneSpec({ datasetId: 'ds_abc12345', optimizer: { lr: 3e-4 } });
  * // spec.optimizer = { type: 'adam', lr: 3e-4, weightDecay: 0 }, spec.epochs = 20, …
  */
-export function resolveFineTuneSpec(request: unknown): z.ZodSafeParseResult<FineTuneSpec> {
+export function resolveFineTuneSpec(
+  request: unknown,
+):
+  | { success: true; data: FineTuneSpec; error?: undefined }
+  | { success: false; data?: undefined; error: z.ZodError } {
   const head = FineTuneRequestSchema.safeParse(request);
-  if (!head.success) return FineTuneSpecSchema.safeParse(request);
+  // A bad preset (or a body that is not an object) is the error to report, not the spec's.
+  if (!head.success) return { success: false, error: head.error };
   const { preset = DEFAULT_JOB_PRESET, ...rest } = head.data;
   return FineTuneSpecSchema.safeParse(mergeDefaults(JOB_PRESETS[preset], rest));
 }

@@ -16,6 +16,16 @@ export interface StrategyPlan {
   readonly phases: readonly { readonly epoch: number; readonly from: CutBlock | null }[];
 }
 
+/**
+ * Largest mini-batch when backbone layers train: one training step runs as one onnxruntime call,
+ * and bounded steps keep the worker's heartbeats flowing between them.
+ */
+export const MAX_FINE_TUNE_BATCH = 128;
+const batchProblem = {
+  field: 'batchSize',
+  message: `fine-tuning backbone layers takes batches of at most ${MAX_FINE_TUNE_BATCH}`,
+};
+
 export interface StrategyProblem {
   readonly field: string;
   readonly message: string;
@@ -45,7 +55,13 @@ export function defaultTrainableBlock(blocks: readonly CutBlock[]): CutBlock | u
  * if ('problem' in result) throw new ApiError('invalid_request', result.problem.message, result.problem.field);
  */
 export function planStrategy(
-  spec: Pick<FineTuneSpec, 'strategy' | 'trainableFrom' | 'unfreeze' | 'epochs'>,
+  spec: {
+    readonly strategy: FineTuneSpec['strategy'];
+    readonly trainableFrom: string | null;
+    readonly unfreeze: readonly { readonly epoch: number; readonly from: string }[];
+    readonly epochs: number;
+    readonly batchSize: number;
+  },
   blocks: readonly CutBlock[],
 ): { plan: StrategyPlan | null } | { problem: StrategyProblem } {
   const names = blocks.map((b) => b.name).join(', ');
@@ -68,11 +84,13 @@ export function planStrategy(
         problem: { field: 'unfreeze', message: 'unfreeze applies to strategy "fine_tune" only' },
       };
     if (spec.strategy === 'feature_extraction') return { plan: null };
+    if (spec.batchSize > MAX_FINE_TUNE_BATCH) return { problem: batchProblem };
     const first = blocks[0];
     if (!first)
       return { problem: { field: 'backbone', message: 'this backbone lists no blocks to train' } };
     return { plan: { cut: first, phases: [{ epoch: 1, from: first }] } };
   }
+  if (spec.batchSize > MAX_FINE_TUNE_BATCH) return { problem: batchProblem };
   let start: CutBlock | null;
   if (spec.trainableFrom !== null) {
     const found = find(spec.trainableFrom, 'trainableFrom');

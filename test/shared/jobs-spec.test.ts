@@ -28,4 +28,16 @@ describe('resolveFineTuneSpec', () => {
     expect(bad.success).toBe(false);
     expect(bad.error!.issues[0]!.path).toEqual(['head']);
   });
+
+  it('names the preset when it is unknown, not a field of the spec', () => {
+    const bad = resolveFineTuneSpec({ datasetId: 'ds_abc12345', preset: 'yolo' });
+    expect(bad.success).toBe(false);
+    expect(bad.error!.issues[0]!.path).toEqual(['preset']);
+  });
+
+  it('fills the fine-tuning fields with the lesson’s safe defaults', () => {
+    const spec = resolveFineTuneSpec({ datasetId: 'ds_abc12345', strategy: 'fine_tune' }).data!;
+    expect(spec.optimizer).toMatchObject({ lr: 3e-3, backboneLr: 1e-5, layerDecay: 1 });
+    expect(spec).toMatchObject({ trainableFrom: null, unfreeze: [], batchNorm: 'frozen' });
+  });
 });
