@@ -17,7 +17,7 @@ export interface SpecField {
   readonly key: string;
   /** Where it sits in the spec, e.g. ['optimizer', 'lr']. */
   readonly path: readonly string[];
-  readonly kind: 'number' | 'int' | 'choice';
+  readonly kind: 'number' | 'int' | 'choice' | 'name';
   readonly choices?: readonly string[];
   readonly help: string;
 }
@@ -27,11 +27,17 @@ const choice = (key: string, path: string[], choices: readonly string[], help: s
   ({ key, path, kind: 'choice', choices, help }) as const;
 const num = (key: string, path: string[], kind: 'number' | 'int', help: string) =>
   ({ key, path, kind, help }) as const;
+const name = (key: string, path: string[], help: string) =>
+  ({ key, path, kind: 'name', help }) as const;
 
 /** Every field of FineTuneSpec but datasetId, in the order the help lists them. */
 export const SPEC_FIELDS: readonly SpecField[] = [
   choice('backbone', ['backbone'], BACKBONE_IDS, 'backbone the head is trained on'),
   choice('strategy', ['strategy'], STRATEGIES, 'what is trained'),
+  name('trainable-from', ['trainableFrom'], 'fine_tune: first trainable block (e.g. block_16)'),
+  num('backbone-lr', ['optimizer', 'backboneLr'], 'number', 'learning rate of backbone layers'),
+  num('layer-decay', ['optimizer', 'layerDecay'], 'number', 'lr factor per block further back'),
+  choice('batch-norm', ['batchNorm'], ['frozen', 'train'], 'BatchNorm in trainable blocks'),
   num('epochs', ['epochs'], 'int', 'training epochs'),
   num('batch-size', ['batchSize'], 'int', 'mini-batch size'),
   num('lr', ['optimizer', 'lr'], 'number', 'Adam learning rate'),
@@ -117,6 +123,11 @@ export function specDefault(field: SpecField): string {
  * parseFieldValue(lrField, '3e-4', '--lr'); // 0.0003
  */
 export function parseFieldValue(field: SpecField, raw: string, source: string): string | number {
+  if (field.kind === 'name') {
+    if (!/^[A-Za-z][A-Za-z0-9_]*$/.test(raw))
+      throw new UsageError(`${source} expects a block name such as block_16, not "${raw}"`);
+    return raw;
+  }
   if (field.kind === 'choice') {
     if (!field.choices!.includes(raw))
       throw new UsageError(`${source} must be one of ${field.choices!.join(', ')}, not "${raw}"`);

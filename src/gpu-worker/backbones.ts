@@ -71,8 +71,10 @@ export class BackboneStore {
       );
     }
     await mkdir(path.dirname(file), { recursive: true });
-    await writeFile(`${file}.tmp`, bytes);
-    await rename(`${file}.tmp`, file);
+    // A temporary file per process: workers sharing a cache dir may download the same backbone.
+    const tmp = `${file}.${process.pid}.tmp`;
+    await writeFile(tmp, bytes);
+    await rename(tmp, file);
     return bytes;
   }
 
@@ -119,7 +121,7 @@ export class BackboneStore {
     if (tensor === manifest.onnx.input.name)
       return {
         shape: [3, height, width],
-        run: async (batch) => batch.map((t) => Float32Array.from(t)),
+        run: (batch) => Promise.resolve(batch.map((t) => Float32Array.from(t))),
       };
     const session = await this.session(id, tensor);
     const run: Embed = async (batch) => {

@@ -54,12 +54,19 @@ describe('arguments and job specs', () => {
 
   it('maps every flag to its spec field', () => {
     const sample = (f: (typeof SPEC_FIELDS)[number]) =>
-      f.kind === 'choice' ? f.choices!.at(-1)! : f.kind === 'int' ? '3' : '0.25';
+      f.kind === 'choice'
+        ? f.choices!.at(-1)!
+        : f.kind === 'name'
+          ? 'block_16'
+          : f.kind === 'int'
+            ? '3'
+            : '0.25';
     for (const field of SPEC_FIELDS) {
       const needs =
         field.key === 'early-stopping-min-delta' ? { 'early-stopping-patience': '2' } : {};
       const request = jobRequest({ ...needs, [field.key]: sample(field) }, { dataset: DS });
-      const expected = field.kind === 'choice' ? sample(field) : Number(sample(field));
+      const expected =
+        field.kind === 'choice' || field.kind === 'name' ? sample(field) : Number(sample(field));
       expect(at(request, field.path), field.key).toBe(expected);
     }
     const request = jobRequest(

@@ -17,7 +17,8 @@ const SPEC_OPTIONS: Options = Object.fromEntries(
     f.key,
     {
       type: 'string',
-      value: f.kind === 'choice' ? `<${f.key}>` : f.kind === 'int' ? '<n>' : '<x>',
+      value:
+        f.kind === 'choice' || f.kind === 'name' ? `<${f.key}>` : f.kind === 'int' ? '<n>' : '<x>',
       help: `${f.help}${f.choices ? `: ${f.choices.join(', ')}` : ''} (${specDefault(f)})`,
     },
   ]),
