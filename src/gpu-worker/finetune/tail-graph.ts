@@ -398,13 +398,12 @@ class TailGraphBuilder {
       }
       case 'Clip': {
         if (!needs(x)) return;
-        const conditions = [
-          ...(b ? [this.node('Greater', [x, b])] : []),
-          ...(c ? [this.node('Less', [x, c])] : []),
-        ];
-        if (conditions.length === 0) return this.accumulate(x, dy);
-        const mask = conditions.length === 2 ? this.node('And', conditions) : conditions[0]!;
-        this.accumulate(x, this.node('Where', [mask, dy, this.f32(0)]));
+        // Inside the bounds the clipped value equals its input: one comparison with the forward
+        // output instead of two against the bounds and an And.
+        this.accumulate(
+          x,
+          this.node('Where', [this.node('Equal', [e.output, x]), dy, this.f32(0)]),
+        );
         return;
       }
       case 'Relu':
