@@ -131,10 +131,15 @@ describe('cv-transfer-learning: code blocks', () => {
   it('marks each fence with its language only', () => {
     const lines = lesson.body.split('\n');
     for (const block of blocks) {
-      expect(['python', 'bash', 'ts']).toContain(block.lang);
+      expect(['python', 'bash', 'ts', 'json']).toContain(block.lang);
       expect(lines[block.line - 1]).toBe(`\`\`\`${block.lang}`);
     }
     expect(blocks.filter((b) => b.lang === 'python').length).toBeGreaterThanOrEqual(4);
+  });
+
+  it('has JSON blocks that parse', () => {
+    for (const block of blocks.filter((b) => b.lang === 'json'))
+      expect(() => JSON.parse(block.code) as unknown, `line ${block.line}`).not.toThrow();
   });
 
   it('has Python blocks that all compile', async () => {
