@@ -21,6 +21,8 @@ import { getBackboneManifest } from '../classification/model-store.js';
 import type { AppEnv, Env } from '../env.js';
 import { ApiError } from '../errors.js';
 import { readJson } from '../http/json.js';
+import { withGraphOutputs } from '../../shared/onnx-outputs.js';
+import { CursorSchema, nextCursorOf } from '../http/cursor.js';
 import { parseInput } from '../http/validate.js';
 import { settle } from '../jobs/coordinator.js';
 import { coordinatorOf } from '../jobs/service.js';
@@ -33,7 +35,7 @@ import {
 const ListQuery = z.object({
   limit: z.coerce.number().int().min(1).max(100).default(20),
   /** Opaque cursor from the previous page (`nextCursor`). */
-  cursor: z.string().regex(/^\d+$/).optional(),
+  cursor: CursorSchema.optional(),
 });
 
 const DownloadQuery = z.object({
@@ -67,6 +69,8 @@ async function manifestOf(bucket: R2Bucket, headId: string): Promise<HeadManifes
 /** The README that travels with a downloaded head. */
 function downloadReadme(head: HeadSummary, manifest: HeadManifest, withBackbone: boolean): string {
   const p = manifest.preprocessing;
+  const shape = manifest.input.shape ?? [manifest.input.dim];
+  const tail = manifest.input.shape !== undefined;
   const resize =
     p.resize.mode === 'squash'
       ? `resize the whole image to ${p.crop.width}×${p.crop.height} (aspect ratio not kept)`
@@ -74,8 +78,13 @@ function downloadReadme(head: HeadSummary, manifest: HeadManifest, withBackbone:
   return [
     `# ${head.id}`,
     '',
-    `A classifier head trained by Headstart (job ${head.jobId}) on embeddings of the backbone`,
-    `\`${manifest.backbone.id}\` (weights fingerprint ${manifest.backbone.fingerprint}).`,
+    tail
+      ? `A classifier trained by Headstart (job ${head.jobId}) by fine-tuning the top of the backbone`
+      : `A classifier head trained by Headstart (job ${head.jobId}) on embeddings of the backbone`,
+    `\`${manifest.backbone.id}\` (weights fingerprint ${manifest.backbone.fingerprint}).` +
+      (tail
+        ? ` It holds the trained blocks from \`${manifest.input.name}\` on plus the classifier.`
+        : ''),
     '',
     `Classes: ${head.labels.join(', ')}.`,
     `Validation accuracy: ${head.metrics.valAccuracy ?? 'n/a'}.`,
@@ -83,10 +92,10 @@ function downloadReadme(head: HeadSummary, manifest: HeadManifest, withBackbone:
     '## Files',
     '',
     '- `model.onnx`: the head. Input `' +
-      `${manifest.input.name}\` float32 [batch, ${manifest.input.dim}]; outputs \`logits\` and \`probabilities\` [batch, ${head.labels.length}].`,
+      `${manifest.input.name}\` float32 [batch, ${shape.join(', ')}]; outputs \`logits\` and \`probabilities\` [batch, ${head.labels.length}].`,
     '- `manifest.json`: labels (`id2label`), preprocessing, metrics and hyperparameters.',
     withBackbone
-      ? `- \`backbone.onnx\`: ${manifest.backbone.id}. Input NCHW float32 [batch, 3, ${p.crop.height}, ${p.crop.width}]; output \`${manifest.input.name}\` feeds the head.`
+      ? `- \`backbone.onnx\`: ${manifest.backbone.id}${tail ? ' (with the cut tensor as an extra output)' : ''}. Input NCHW float32 [batch, 3, ${p.crop.height}, ${p.crop.width}]; output \`${manifest.input.name}\` feeds the head.`
       : `- The backbone is not included: download it with \`?backbone=true\`, or convert ${manifest.backbone.id} with Headstart's \`npm run models:import\`.`,
     '',
     '## Running it anywhere onnxruntime runs',
@@ -104,12 +113,10 @@ export const headsRoutes = new Hono<AppEnv>()
   .get('/', async (c) => {
     const q = parseInput(ListQuery, c.req.query(), 'query');
     const heads = await coordinatorOf(c.env).listHeads(c.get('tenantId'), {
-      ...(q.cursor ? { before: Number(q.cursor) } : {}),
+      ...(q.cursor ? { before: q.cursor } : {}),
       limit: q.limit,
     });
-    const last = heads.at(-1);
-    const nextCursor = heads.length === q.limit && last ? String(Date.parse(last.createdAt)) : null;
-    return c.json({ heads, nextCursor });
+    return c.json({ heads, nextCursor: nextCursorOf(heads, q.limit) });
   })
   .get('/:id', async (c) => {
     const head = await headOf(c.env, c.get('tenantId'), c.req.param('id'));
@@ -151,6 +158,8 @@ export const headsRoutes = new Hono<AppEnv>()
     ]);
     const manifest = HeadManifestSchema.parse(JSON.parse(new TextDecoder().decode(manifestBytes)));
     const withBackbone = q.backbone === 'true';
+    // A fine-tuned head starts inside the backbone: the bundled backbone outputs that tensor too.
+    const cut = manifest.input.shape === undefined ? [] : [manifest.input.name];
     const files = [
       { name: 'model.onnx', data: model },
       { name: 'manifest.json', data: manifestBytes },
@@ -163,10 +172,13 @@ export const headsRoutes = new Hono<AppEnv>()
       const backbone = await getBackboneManifest(c.env.MODELS, manifest.backbone.id);
       files.push({
         name: 'backbone.onnx',
-        data: await readObject(
-          c.env.MODELS,
-          backboneKeys(backbone.id).model,
-          `backbone ${backbone.id}`,
+        data: withGraphOutputs(
+          await readObject(
+            c.env.MODELS,
+            backboneKeys(backbone.id).model,
+            `backbone ${backbone.id}`,
+          ),
+          cut.filter((name) => name !== backbone.onnx.input.name),
         ),
       });
     }
