@@ -328,10 +328,7 @@ export async function runJob(
   if ('problem' in planned)
     throw new PermanentJobError(`${planned.problem.field}: ${planned.problem.message}`);
   const plan = planned.plan;
-  // Fine-tuning trains on one input mode: "auto" would train the whole tail twice.
-  const modes: InputMode[] = plan
-    ? [spec.inputMode === 'squash' ? 'squash' : 'crop']
-    : modesOf(spec);
+  const modes = modesOf(spec);
   let embedder = plan ? undefined : await ctx.backbones.embedder(spec.backbone);
   let cache: VectorCache;
   let cutShape: readonly number[] = [backbone.embeddingDim];
@@ -398,7 +395,7 @@ export async function runJob(
       manifest: backbone,
       cutShape,
       train: { x: train.x, y: train.y, n: train.n, size: rowSize },
-      val: { x: vals[0]!.x, y: vals[0]!.y, n: vals[0]!.n, size: rowSize },
+      vals: vals.map((v) => ({ x: v.x, y: v.y, n: v.n, size: rowSize })),
       classes: dataset.classes.length,
       producerVersion: ctx.producerVersion,
       docString,
@@ -406,7 +403,6 @@ export async function runJob(
     });
     trained = {
       ...outcome,
-      bestValSet: 0,
       input: { name: plan.cut.input, dim: rowSize, shape: [...cutShape] },
       strategy: {
         name: spec.strategy,

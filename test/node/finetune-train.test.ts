@@ -147,8 +147,8 @@ describe('backbone tails', () => {
   });
 
   it('lowers the loss, keeps the best epoch, and gives the same weights for the same seed', async () => {
-    const a = await trainTail(tail, train, val, config(), () => Promise.resolve());
-    const b = await trainTail(tail, train, val, config(), () => Promise.resolve());
+    const a = await trainTail(tail, train, [val], config(), () => Promise.resolve());
+    const b = await trainTail(tail, train, [val], config(), () => Promise.resolve());
     expect(a.history).toHaveLength(3);
     expect(a.history.at(-1)!.trainLoss).toBeLessThan(a.history[0]!.trainLoss);
     expect(a.history[a.bestEpoch - 1]!.valAccuracy).toBe(
@@ -184,20 +184,22 @@ describe('backbone tails', () => {
         { epoch: 2, trainable: block16 },
       ],
     });
-    const first = await trainTail(tail, train, val, { ...cfg, epochs: 1 }, () => Promise.resolve());
+    const first = await trainTail(tail, train, [val], { ...cfg, epochs: 1 }, () =>
+      Promise.resolve(),
+    );
     phaseWeights.push(first.weights.get('block_16_expand/kernel')!);
     expect([...phaseWeights[0]!]).toEqual([...tail.constants.get('block_16_expand/kernel')!.data]);
     expect(first.trainedBackboneParameters).toBe(0);
-    const both = await trainTail(tail, train, val, cfg, () => Promise.resolve());
+    const both = await trainTail(tail, train, [val], cfg, () => Promise.resolve());
     expect(both.history.map((h) => h.epoch)).toEqual([1, 2]);
     expect(both.trainedBackboneParameters).toBe(336 * 56 + 336 + 336 * 9);
   });
 
   it('trains BatchNorm statistics when asked, folding them back into the exported convolutions', async () => {
-    const frozen = await trainTail(tail, train, val, config({ epochs: 2 }), () =>
+    const frozen = await trainTail(tail, train, [val], config({ epochs: 2 }), () =>
       Promise.resolve(),
     );
-    const bn = await trainTail(tail, train, val, config({ epochs: 2, batchNorm: 'train' }), () =>
+    const bn = await trainTail(tail, train, [val], config({ epochs: 2, batchNorm: 'train' }), () =>
       Promise.resolve(),
     );
     expect(bn.history.at(-1)!.trainLoss).toBeLessThan(bn.history[0]!.trainLoss * 1.5);

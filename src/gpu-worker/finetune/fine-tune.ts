@@ -15,6 +15,8 @@ import { evaluateTail, trainTail, type ActivationSet } from './train-tail.js';
 export interface FineTuneOutcome {
   readonly onnx: Uint8Array;
   readonly valLogits: Float32Array;
+  /** Which validation set (input mode) the kept epoch was chosen on. */
+  readonly bestValSet: number;
   readonly bestEpoch: number;
   readonly history: EpochResult[];
   readonly stoppedEarly: boolean;
@@ -40,7 +42,7 @@ function parametersFrom(model: OnnxModel, block: CutBlock, output: string): Set<
 
 /**
  * @example
- * const outcome = await fineTune({ backbones, spec, plan, manifest, cutShape, train, val, classes, producerVersion, onEpoch });
+ * const outcome = await fineTune({ backbones, spec, plan, manifest, cutShape, train, vals, classes, producerVersion, onEpoch });
  */
 export async function fineTune(opts: {
   readonly backbones: BackboneStore;
@@ -49,7 +51,8 @@ export async function fineTune(opts: {
   readonly manifest: BackboneManifest;
   readonly cutShape: readonly number[];
   readonly train: ActivationSet;
-  readonly val: ActivationSet;
+  /** One validation set per input mode. */
+  readonly vals: readonly ActivationSet[];
   readonly classes: number;
   readonly producerVersion: string;
   readonly docString: string;
@@ -83,7 +86,7 @@ export async function fineTune(opts: {
   const result = await trainTail(
     tail,
     opts.train,
-    opts.val,
+    opts.vals,
     {
       head: spec.head,
       classes: opts.classes,
@@ -116,7 +119,9 @@ export async function fineTune(opts: {
   });
   let valLogits: Float32Array;
   try {
-    valLogits = (await evaluateTail(session, tail, new Map(), opts.val, opts.classes)).logits;
+    valLogits = (
+      await evaluateTail(session, tail, new Map(), opts.vals[result.bestValSet]!, opts.classes)
+    ).logits;
   } finally {
     await session.release();
   }
@@ -124,6 +129,7 @@ export async function fineTune(opts: {
   return {
     onnx,
     valLogits,
+    bestValSet: result.bestValSet,
     bestEpoch: result.bestEpoch,
     history: result.history,
     stoppedEarly: result.stoppedEarly,

@@ -65,6 +65,8 @@ export interface TailTrainResult {
   readonly weights: Map<string, Float32Array>;
   readonly classifier: ClassifierShape;
   readonly bestEpoch: number;
+  /** Index of the validation set (input mode) the kept epoch was chosen on. */
+  readonly bestValSet: number;
   readonly history: EpochResult[];
   readonly stoppedEarly: boolean;
   /** Parameters trained at any point (backbone ones, for the manifest). */
@@ -284,12 +286,13 @@ export async function evaluateTail(
 
 /**
  * @example
- * const result = await trainTail(tail, train, val, config, async (epoch) => report(epoch));
+ * const result = await trainTail(tail, train, [valCrop, valSquash], config, async (epoch) => report(epoch));
  */
 export async function trainTail(
   tail: Tail,
   train: ActivationSet,
-  val: ActivationSet,
+  /** One validation set per input mode; the best (epoch, set) pair is kept. */
+  vals: readonly ActivationSet[],
   cfg: TailTrainConfig,
   onEpoch: (epoch: EpochResult) => Promise<void>,
 ): Promise<TailTrainResult> {
@@ -358,6 +361,7 @@ export async function trainTail(
     let best = {
       weights: foldedWeights(params, tail, bnConvs, running),
       epoch: 1,
+      set: 0,
       accuracy: -1,
       loss: Infinity,
     };
@@ -452,10 +456,18 @@ export async function trainTail(
         await yieldToEventLoop();
       }
       const weights = foldedWeights(params, tail, bnConvs, running);
-      const evaluation = await evaluateTail(evalSession, tail, weights, val, cfg.classes, dimsOf);
+      let evaluation = { loss: Infinity, accuracy: -1, set: 0 };
+      for (const [set, val] of vals.entries()) {
+        const e = await evaluateTail(evalSession, tail, weights, val, cfg.classes, dimsOf);
+        if (
+          e.accuracy > evaluation.accuracy ||
+          (e.accuracy === evaluation.accuracy && e.loss < evaluation.loss)
+        )
+          evaluation = { loss: e.loss, accuracy: e.accuracy, set };
+      }
       const result: EpochResult = {
         epoch,
-        valSet: 0,
+        valSet: evaluation.set,
         lr: cfg.lrOf(headParams[0]!) * factor,
         trainLoss: lossSum / train.n,
         trainAccuracy: correct / train.n,
@@ -472,6 +484,7 @@ export async function trainTail(
         best = {
           weights: new Map([...weights].map(([k, v]) => [k, Float32Array.from(v)])),
           epoch,
+          set: evaluation.set,
           accuracy: evaluation.accuracy,
           loss: evaluation.loss,
         };
@@ -489,6 +502,7 @@ export async function trainTail(
       weights: best.weights,
       classifier,
       bestEpoch: best.epoch,
+      bestValSet: best.set,
       history,
       stoppedEarly,
       trainedBackboneParameters: [...adam.keys()]
