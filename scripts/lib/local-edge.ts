@@ -1,6 +1,8 @@
 // A private local edge for tests and benchmarks: its own state directory, the D1 schema, the
 // backbones in its R2, a tenant key and a worker token, served by wrangler's dev server.
 import { execFileSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import path from 'node:path';
 import { getPlatformProxy, unstable_startWorker } from 'wrangler';
 import { createTenant, createWorkerToken, type D1Like } from '../../src/shared/tenants.js';
 import { importBackbones, type ModelBucket } from '../models/import.js';
@@ -9,15 +11,27 @@ export interface LocalEdge {
   readonly url: string;
   readonly apiKey: string;
   readonly workerToken: string;
+  /** API keys of the extra tenants asked for (`extraTenants`), one tenant each; empty by default. */
+  readonly extraApiKeys: readonly string[];
   /** Stops the dev server (state stays in `stateDir`). */
   stop(): Promise<void>;
 }
 
+export interface LocalEdgeOptions {
+  modelsSource: string;
+  modelsOut: string;
+  /** More tenants to create besides the first, each with its own API key (default 0). */
+  extraTenants?: number;
+  /**
+   * Serve a bundle built once at start (as `wrangler deploy` builds it) instead of the sources:
+   * the dev server rebuilds and restarts on every source edit, answering in-flight POSTs with
+   * 503, which a long benchmark in a busy checkout must not measure (default false).
+   */
+  frozen?: boolean;
+}
+
 /** Applies migrations and seeds the state directory; returns fresh credentials. */
-export async function prepareState(
-  stateDir: string,
-  opts: { modelsSource: string; modelsOut: string },
-) {
+export async function prepareState(stateDir: string, opts: LocalEdgeOptions) {
   execFileSync(
     'npx',
     ['wrangler', 'd1', 'migrations', 'apply', 'headstart', '--local', '--persist-to', stateDir],
@@ -38,10 +52,27 @@ export async function prepareState(
     });
     const { apiKey } = await createTenant(proxy.env.DB, { name: 'local', keyName: 'local' });
     const workerToken = await createWorkerToken(proxy.env.DB, 'local-worker');
-    return { apiKey, workerToken };
+    const extraApiKeys: string[] = [];
+    for (let i = 1; i <= (opts.extraTenants ?? 0); i++) {
+      const tenant = await createTenant(proxy.env.DB, { name: `local-${i}`, keyName: 'local' });
+      extraApiKeys.push(tenant.apiKey);
+    }
+    return { apiKey, workerToken, extraApiKeys };
   } finally {
     await proxy.dispose();
   }
+}
+
+/** Bundles the Worker into `outDir` as `wrangler deploy` would; returns the entry module. */
+function buildBundle(outDir: string): string {
+  execFileSync('npx', ['wrangler', 'deploy', '--dry-run', '--outdir', outDir], {
+    stdio: 'ignore',
+    env: { ...process.env, CI: 'true', WRANGLER_SEND_METRICS: 'false' },
+  });
+  // Not modules: the source map, and a README the Text rule for *.md would pick up.
+  for (const name of ['README.md', 'index.js.map'])
+    rmSync(path.join(outDir, name), { force: true });
+  return path.join(outDir, 'index.js');
 }
 
 /**
@@ -52,15 +83,15 @@ export async function prepareState(
  * await fetch(`${edge.url}/healthz`);
  * await edge.stop();
  */
-export async function startLocalEdge(
-  stateDir: string,
-  opts: { modelsSource: string; modelsOut: string },
-): Promise<LocalEdge> {
+export async function startLocalEdge(stateDir: string, opts: LocalEdgeOptions): Promise<LocalEdge> {
   process.env.CLOUDFLARE_CF_FETCH_ENABLED ??= 'false';
   process.env.WRANGLER_SEND_METRICS ??= 'false';
   const credentials = await prepareState(stateDir, opts);
+  const bundle = opts.frozen ? buildBundle(path.join(stateDir, 'bundle')) : undefined;
+  if (opts.frozen) process.env.WRANGLER_CI_DISABLE_CONFIG_WATCHING ??= 'true';
   const worker = await unstable_startWorker({
     config: 'wrangler.toml',
+    ...(bundle ? { entrypoint: bundle, build: { bundle: false } } : {}),
     dev: {
       persist: stateDir,
       server: { hostname: '127.0.0.1', port: 0 },

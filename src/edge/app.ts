@@ -32,7 +32,8 @@ app.use(
 app.get('/healthz', (c) => c.json({ ok: true }));
 app.route('/v1/models', modelsRoutes);
 const classifyLimit = rateLimit((env) => env.CLASSIFY_LIMITER, 60);
-app.use('/v1/classify', classifyLimit);
+// '/v1/classify/*' also matches '/v1/classify' itself: one registration, so a request costs one
+// token of its key's limit, not two.
 app.use('/v1/classify/*', classifyLimit);
 app.use('/v1/lessons/:id/quiz', classifyLimit);
 app.route('/v1/classify', classifyRoutes);

@@ -1,8 +1,10 @@
 // Bad input to POST /v1/classify: each case gets the right status and stable code, never a 500,
 // and the isolate keeps serving afterwards.
-import { SELF } from 'cloudflare:test';
+import { SELF, createExecutionContext } from 'cloudflare:test';
+import { env } from 'cloudflare:workers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CLASSIFY_LIMITS } from '../../src/shared/api.js';
+import { app } from '../../src/edge/app.js';
 import { evictBackboneSession } from '../../src/edge/classification/model-store.js';
 import { fixtureBytes, seedBackbone } from './fixtures.js';
 
@@ -229,5 +231,30 @@ describe('POST /v1/classify refuses bad input', () => {
   it('keeps serving good requests after all of the above', async () => {
     const res = await post(jpeg, jpegHeaders);
     expect(res.status).toBe(200);
+  });
+});
+
+describe('POST /v1/classify rate limit', () => {
+  it('costs one token of the key per request, single or batch', async () => {
+    let tokens = 0;
+    const limiter = {
+      limit: () => {
+        tokens++;
+        return Promise.resolve({ success: true });
+      },
+    };
+    for (const route of ['/v1/classify', '/v1/classify/batch']) {
+      tokens = 0;
+      const res = await app.fetch(
+        new Request(`https://edge.test${route}`, {
+          method: 'POST',
+          headers: { 'content-type': 'text/plain' },
+          body: 'not an image',
+        }),
+        { ...env, CLASSIFY_LIMITER: limiter },
+        createExecutionContext(),
+      );
+      expect({ route, status: res.status, tokens }).toEqual({ route, status: 415, tokens: 1 });
+    }
   });
 });

@@ -2,7 +2,7 @@
 import { env } from 'cloudflare:workers';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { coordinatorOf } from '../../src/edge/jobs/service.js';
-import type { JobView } from '../../src/shared/jobs.js';
+import { resolveFineTuneSpec, type JobView } from '../../src/shared/jobs.js';
 import { seedBackbone } from './fixtures.js';
 import {
   asJob,
@@ -167,6 +167,37 @@ describe('batches', () => {
     expect((await env.DB.prepare('SELECT COUNT(*) AS n FROM jobs').first<{ n: number }>())!.n).toBe(
       0,
     );
+  });
+});
+
+describe('listing', () => {
+  it('pages through jobs created in the same millisecond without skipping or repeating any', async () => {
+    const { tenantId, apiKey } = await tenant();
+    const spec = resolveFineTuneSpec({ datasetId: await dataset(tenantId) });
+    if (!spec.success) throw spec.error;
+    // A batch registers its jobs with one creation time.
+    const createdAt = Date.now();
+    const ids = Array.from({ length: 7 }, (_, i) => `job_sameMillisecond${i}`);
+    for (const id of ids)
+      await coordinatorOf(env).register({
+        id,
+        tenantId,
+        batchId: null,
+        spec: spec.data,
+        createdAt,
+      });
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const query = `limit=3${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
+      const page = (await call(`/v1/fine-tunes?${query}`, { key: apiKey })).body as {
+        jobs: JobView[];
+        nextCursor: string | null;
+      };
+      seen.push(...page.jobs.map((j) => j.id));
+      cursor = page.nextCursor;
+    } while (cursor);
+    expect(seen).toEqual([...ids].reverse());
   });
 });
 

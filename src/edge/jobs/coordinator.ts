@@ -1,6 +1,7 @@
 // The job coordinator: a SQLite-backed Durable Object that owns every job's lifecycle —
 // registration, leases with tokens, heartbeats, progress, completion, failure, cancellation,
 // and lease expiry by alarm.
+import type { Cursor } from '../http/cursor.js';
 import { DurableObject } from 'cloudflare:workers';
 import { z } from 'zod';
 import {
@@ -469,22 +470,26 @@ export class JobCoordinator extends DurableObject<Env> {
     return row && row.tenant_id === tenantId ? toView(row) : undefined;
   }
 
-  /** Jobs of one tenant, newest first, filtered and paginated by creation time. */
+  /** Jobs of one tenant, newest first (ties by id), filtered and paginated by a keyset cursor. */
   list(
     tenantId: string,
-    opts: { status?: JobStatus; batchId?: string; before?: number; limit: number },
+    opts: { status?: JobStatus; batchId?: string; before?: Cursor; limit: number },
   ): JobView[] {
     const clauses = ['tenant_id = ?'];
     const args: SqlStorageValue[] = [tenantId];
     const filters: [string, SqlStorageValue | undefined][] = [
       ['status = ?', opts.status],
       ['batch_id = ?', opts.batchId],
-      ['created_at < ?', opts.before],
     ];
     for (const [clause, value] of filters) {
       if (value === undefined) continue;
       clauses.push(clause);
       args.push(value);
+    }
+    // Keyset pagination: jobs of one batch share a creation time, so the id breaks ties.
+    if (opts.before) {
+      clauses.push('(created_at < ? OR (created_at = ? AND id < ?))');
+      args.push(opts.before.at, opts.before.at, opts.before.id);
     }
     return this.sql
       .exec<JobRow>(
@@ -530,13 +535,17 @@ export class JobCoordinator extends DurableObject<Env> {
   }
 
   /** The tenant's heads, newest first. */
-  listHeads(tenantId: string, opts: { before?: number; limit: number }): HeadSummary[] {
+  listHeads(tenantId: string, opts: { before?: Cursor; limit: number }): HeadSummary[] {
+    const at = opts.before?.at ?? Number.MAX_SAFE_INTEGER;
     const rows = this.sql
       .exec<HeadRow>(
-        `SELECT * FROM heads WHERE tenant_id = ? AND deleted_at IS NULL AND created_at < ?
+        `SELECT * FROM heads WHERE tenant_id = ? AND deleted_at IS NULL
+           AND (created_at < ? OR (created_at = ? AND id < ?))
          ORDER BY created_at DESC, id DESC LIMIT ?`,
         tenantId,
-        opts.before ?? Number.MAX_SAFE_INTEGER,
+        at,
+        at,
+        opts.before?.id ?? '',
         opts.limit,
       )
       .toArray();

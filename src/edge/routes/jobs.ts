@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { FINAL_STATUSES, JOB_STATUSES, compareJobs } from '../../shared/jobs.js';
 import { rateLimit, requireTenant } from '../auth/middleware.js';
 import type { AppEnv } from '../env.js';
+import { CursorSchema, nextCursorOf } from '../http/cursor.js';
 import { parseInput } from '../http/validate.js';
 import { readJson } from '../http/json.js';
 import { cancelJob, getBatch, getJob, jobDeps, submitBatch, submitJob } from '../jobs/service.js';
@@ -24,7 +25,7 @@ const ListQuery = z.object({
   batchId: z.string().max(64).optional(),
   limit: z.coerce.number().int().min(1).max(100).default(20),
   /** Opaque cursor from the previous page (`nextCursor`). */
-  cursor: z.string().regex(/^\d+$/).optional(),
+  cursor: CursorSchema.optional(),
 });
 
 export const jobsRoutes = new Hono<AppEnv>()
@@ -65,12 +66,10 @@ export const jobsRoutes = new Hono<AppEnv>()
     const jobs = await deps.coordinator.list(c.get('tenantId'), {
       ...(q.status ? { status: q.status } : {}),
       ...(q.batchId ? { batchId: q.batchId } : {}),
-      ...(q.cursor ? { before: Number(q.cursor) } : {}),
+      ...(q.cursor ? { before: q.cursor } : {}),
       limit: q.limit,
     });
-    const last = jobs.at(-1);
-    const nextCursor = jobs.length === q.limit && last ? String(Date.parse(last.createdAt)) : null;
-    return c.json({ jobs, nextCursor });
+    return c.json({ jobs, nextCursor: nextCursorOf(jobs, q.limit) });
   })
   .get('/:id', async (c) =>
     c.json(await getJob(jobDeps(c.env), c.get('tenantId'), c.req.param('id'))),
