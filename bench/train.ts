@@ -123,7 +123,7 @@ async function main(): Promise<void> {
     const embedPerSecond = t.embeddings / Math.max(1e-9, t.preprocessSeconds + t.embedSeconds);
     console.log(
       `cold: ${t.embeddings} embeddings (${embedPerSecond.toFixed(1)} images/s through decode + preprocess + backbone), ` +
-        `head training ${t.trainSeconds.toFixed(2)} s, total ${cold.totalSeconds.toFixed(2)} s from lease to completed head, ` +
+        `training ${t.trainSeconds.toFixed(2)} s, total ${cold.totalSeconds.toFixed(2)} s from lease to completed head, ` +
         `val accuracy ${cold.outcome.valAccuracy.toFixed(3)} (${cold.outcome.inputMode}, epoch ${cold.outcome.bestEpoch})`,
     );
     console.log(
