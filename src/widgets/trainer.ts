@@ -19,6 +19,14 @@ import {
 
 const DEFAULT_EPOCHS = 15;
 
+const STRATEGY_VALUES = ['feature_extraction', 'fine_tune', 'full'] as const;
+type TrainerStrategy = (typeof STRATEGY_VALUES)[number];
+
+/** `strategy` as the API accepts it, else feature extraction (the quickest). */
+export function parseStrategy(value: string | null): TrainerStrategy {
+  return STRATEGY_VALUES.find((s) => s === value) ?? 'feature_extraction';
+}
+
 /** `epochs` as the API accepts it (1–500), else the widget's default. */
 export function parseEpochs(value: string | null): number {
   const n = Number(value);
@@ -31,7 +39,9 @@ export function parseEpochs(value: string | null): number {
  * Attributes: `api-key` (without it, the reader pastes a key into a password field; it stays
  * in memory only — this is how the iframe embed, which takes no key in its URL, is used),
  * `backbone` (sent with the job when set; the API's default is mobilenet-v2-0.35), `epochs`
- * (1–500, default 15), `api` (API base; default: the script's origin).
+ * (1–500, default 15), `strategy` (`feature_extraction`, the default; `fine_tune` also trains
+ * the backbone's last block; `full` trains every layer and is much slower), `api` (API base;
+ * default: the script's origin).
  * Events: `headstart:job` (detail: the JobView, on every job event), `headstart:complete`
  * (detail: `{ jobId, headId, valAccuracy }`), `headstart:classified` (trying the new head).
  *
@@ -157,7 +167,11 @@ export class HeadstartTrainer extends HeadstartElement {
       this.report.replaceChildren(...datasetReportView(dataset));
       this.say('Submitting the fine-tune job…');
       const backbone = this.attr('backbone');
-      const spec = { datasetId: dataset.id, epochs: parseEpochs(this.attr('epochs')) };
+      const spec = {
+        datasetId: dataset.id,
+        epochs: parseEpochs(this.attr('epochs')),
+        strategy: parseStrategy(this.attr('strategy')),
+      };
       const queued = await startFineTune(account, backbone ? { ...spec, backbone } : spec, signal);
       this.job = { account, id: queued.id };
       this.cancel.hidden = false;

@@ -52,7 +52,12 @@ export async function uploadDataset(
  */
 export async function startFineTune(
   account: Account,
-  spec: { readonly datasetId: string; readonly epochs: number; readonly backbone?: string },
+  spec: {
+    readonly datasetId: string;
+    readonly epochs: number;
+    readonly backbone?: string;
+    readonly strategy?: 'feature_extraction' | 'fine_tune' | 'full';
+  },
   signal?: AbortSignal,
 ): Promise<Job> {
   const body = await requestJson(account.base, '/v1/fine-tunes', {

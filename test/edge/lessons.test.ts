@@ -171,6 +171,7 @@ describe('widgets and embeds', () => {
         '<headstart-classifier model="mobilenet-v1-0.25" top-k="3">',
       ],
       ['/embed/trainer', '<headstart-trainer>'],
+      ['/embed/trainer?strategy=fine_tune', '<headstart-trainer strategy="fine_tune">'],
       [
         '/embed/strategies?backbone=mobilenet-v2-0.35',
         '<headstart-strategies backbone="mobilenet-v2-0.35">',

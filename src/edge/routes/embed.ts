@@ -43,7 +43,12 @@ const WIDGETS = {
     params: ['model', 'top-k'],
     height: 480,
   },
-  trainer: { tag: 'headstart-trainer', title: 'Train a head', params: ['backbone'], height: 960 },
+  trainer: {
+    tag: 'headstart-trainer',
+    title: 'Train a head',
+    params: ['backbone', 'strategy'],
+    height: 960,
+  },
   strategies: {
     tag: 'headstart-strategies',
     title: 'Transfer-learning strategies',
