@@ -32,9 +32,8 @@ export async function measureInference(
   iterations: number,
 ): Promise<InferenceRow[]> {
   const worker = await unstable_startWorker({
-    name: 'headstart-bench',
-    entrypoint: path.resolve('bench/workerd/backbone-worker.ts'),
-    compatibilityDate: '2026-04-20',
+    // Its own wrangler.toml: without one, wrangler would read the product's and its bindings.
+    config: path.resolve('bench/workerd/wrangler.toml'),
     dev: { server: { hostname: '127.0.0.1', port: 0 }, inspector: false, logLevel: 'warn' },
   });
   const rows: InferenceRow[] = [];
