@@ -4,7 +4,6 @@
 // earlier at given epochs (gradual unfreezing), and the best epoch by validation accuracy is kept.
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { createRng, type Rng } from '../../shared/random.js';
-import { withGraphOutputs } from '../../shared/onnx-outputs.js';
 import { createWorkerSession, type ExecutionProvider, type WorkerSession } from '../embed.js';
 import { initHead, type EpochResult } from '../train-head.js';
 import {
@@ -16,14 +15,15 @@ import {
   type ClassifierShape,
   type Tail,
 } from './tail-graph.js';
+import { adamStep, type AdamState } from './adam.js';
+import { rows, scoreLogits, softTargets, evaluateTail, type ActivationSet } from './activations.js';
+import { convParams, convStatistics, foldedWeights } from './batch-norm.js';
 
-/** Activations at the cut, one row of `size` floats per view, with integer labels. */
-export interface ActivationSet {
-  readonly x: Float32Array;
-  readonly y: Int32Array;
-  readonly n: number;
-  readonly size: number;
-}
+/** Weight of a batch's statistics in BatchNorm's running averages (PyTorch's momentum). */
+const BN_MOMENTUM = 0.1;
+
+export type { ActivationSet } from './activations.js';
+export { evaluateTail } from './activations.js';
 
 export interface TailPhase {
   /** First epoch (1-based) of this phase. */
@@ -71,217 +71,6 @@ export interface TailTrainResult {
   readonly stoppedEarly: boolean;
   /** Parameters trained at any point (backbone ones, for the manifest). */
   readonly trainedBackboneParameters: number;
-}
-
-const BETA1 = 0.9;
-const BETA2 = 0.999;
-const ADAM_EPS = 1e-8;
-const BN_MOMENTUM = 0.1;
-const EVAL_BATCH = 64;
-
-interface AdamState {
-  readonly m: Float32Array;
-  readonly v: Float32Array;
-  t: number;
-}
-
-function adamStep(p: Float32Array, g: Float32Array, s: AdamState, lr: number, wd: number): void {
-  s.t++;
-  const c1 = 1 - BETA1 ** s.t;
-  const c2 = 1 - BETA2 ** s.t;
-  const { m, v } = s;
-  for (let i = 0; i < p.length; i++) {
-    const gi = g[i]! + wd * p[i]!;
-    m[i] = BETA1 * m[i]! + (1 - BETA1) * gi;
-    v[i] = BETA2 * v[i]! + (1 - BETA2) * gi * gi;
-    p[i]! -= (lr * (m[i]! / c1)) / (Math.sqrt(v[i]! / c2) + ADAM_EPS);
-  }
-}
-
-/** Conv output name → its weight and bias parameter names, for the convolutions of the tail. */
-function convParams(tail: Tail): Map<string, { w: string; b: string }> {
-  const out = new Map<string, { w: string; b: string }>();
-  for (const n of tail.nodes)
-    if (n.op === 'Conv' && n.inputs[2]) out.set(n.outputs[0]!, { w: n.inputs[1]!, b: n.inputs[2] });
-  return out;
-}
-
-/** BatchNorm statistics folded into the convolution before it: inference-mode weights. */
-function foldedWeights(
-  params: ReadonlyMap<string, Float32Array>,
-  tail: Tail,
-  bnConvs: readonly string[],
-  running: ReadonlyMap<string, { mean: Float32Array; variance: Float32Array }>,
-): Map<string, Float32Array> {
-  const out = new Map<string, Float32Array>();
-  for (const [name, value] of params) if (!name.startsWith('bn/')) out.set(name, value);
-  const convs = convParams(tail);
-  for (const conv of bnConvs) {
-    const { w, b } = convs.get(conv)!;
-    const names = bnParams(conv);
-    const gamma = params.get(names.gamma)!;
-    const beta = params.get(names.beta)!;
-    const stats = running.get(conv)!;
-    const weight = Float32Array.from(params.get(w)!);
-    const bias = Float32Array.from(params.get(b)!);
-    const per = weight.length / bias.length;
-    for (let c = 0; c < bias.length; c++) {
-      const s = gamma[c]! / Math.sqrt(stats.variance[c]! + BN_EPSILON);
-      for (let i = 0; i < per; i++) weight[c * per + i]! *= s;
-      bias[c] = (bias[c]! - stats.mean[c]!) * s + beta[c]!;
-    }
-    out.set(w, weight);
-    out.set(b, bias);
-  }
-  return out;
-}
-
-function rows(
-  set: ActivationSet,
-  index: ArrayLike<number>,
-  from: number,
-  to: number,
-): Float32Array {
-  const out = new Float32Array((to - from) * set.size);
-  for (let r = from; r < to; r++) {
-    const i = index[r]!;
-    out.set(set.x.subarray(i * set.size, (i + 1) * set.size), (r - from) * set.size);
-  }
-  return out;
-}
-
-function softTargets(
-  y: Int32Array,
-  index: ArrayLike<number>,
-  from: number,
-  to: number,
-  classes: number,
-  smoothing: number,
-): Float32Array {
-  const out = new Float32Array((to - from) * classes).fill(smoothing / classes);
-  for (let r = from; r < to; r++) out[(r - from) * classes + y[index[r]!]!]! += 1 - smoothing;
-  return out;
-}
-
-/** Loss and correct predictions of logits rows against labels. */
-function scoreLogits(
-  logits: Float32Array,
-  y: Int32Array,
-  index: ArrayLike<number>,
-  from: number,
-  classes: number,
-) {
-  let loss = 0;
-  let correct = 0;
-  const rowsN = logits.length / classes;
-  for (let r = 0; r < rowsN; r++) {
-    const row = logits.subarray(r * classes, (r + 1) * classes);
-    let max = -Infinity;
-    let arg = 0;
-    for (let j = 0; j < classes; j++) if (row[j]! > max) [max, arg] = [row[j]!, j];
-    let sum = 0;
-    for (let j = 0; j < classes; j++) sum += Math.exp(row[j]! - max);
-    const label = y[index[from + r]!]!;
-    loss += Math.log(sum) - (row[label]! - max);
-    if (arg === label) correct++;
-  }
-  return { loss, correct };
-}
-
-/** Per-channel mean and variance of convolution outputs over a set, with the pretrained weights. */
-async function convStatistics(
-  evalBytes: Uint8Array,
-  tail: Tail,
-  convs: readonly string[],
-  params: ReadonlyMap<string, Float32Array>,
-  dimsOf: (name: string) => readonly number[],
-  set: ActivationSet,
-  sessionOpts: { provider: ExecutionProvider; threads?: number },
-): Promise<Map<string, { mean: Float32Array; variance: Float32Array }>> {
-  const session = await createWorkerSession(withGraphOutputs(evalBytes, convs), sessionOpts);
-  try {
-    const sums = new Map<string, { s: Float64Array; sq: Float64Array; n: number }>();
-    const feeds: Record<string, { data: Float32Array; dims: readonly number[] }> = {};
-    for (const name of session.inputNames)
-      if (name !== tail.cut) feeds[name] = { data: params.get(name)!, dims: dimsOf(name) };
-    const identity = Int32Array.from({ length: set.n }, (_, i) => i);
-    for (let from = 0; from < set.n; from += EVAL_BATCH) {
-      const to = Math.min(set.n, from + EVAL_BATCH);
-      const out = await session.run(
-        {
-          ...feeds,
-          [tail.cut]: { data: rows(set, identity, from, to), dims: [to - from, ...tail.cutShape] },
-        },
-        convs,
-      );
-      for (const conv of convs) {
-        const { data, dims } = out[conv]!;
-        const [n, c] = dims as [number, number];
-        const plane = data.length / (n * c);
-        const acc = sums.get(conv) ?? { s: new Float64Array(c), sq: new Float64Array(c), n: 0 };
-        for (let i = 0; i < n; i++)
-          for (let ch = 0; ch < c; ch++) {
-            const base = (i * c + ch) * plane;
-            for (let k = 0; k < plane; k++) {
-              const v = data[base + k]!;
-              acc.s[ch] = acc.s[ch]! + v;
-              acc.sq[ch] = acc.sq[ch]! + v * v;
-            }
-          }
-        acc.n += n * plane;
-        sums.set(conv, acc);
-      }
-      await yieldToEventLoop();
-    }
-    return new Map(
-      [...sums].map(([conv, { s, sq, n }]) => {
-        const mean = Float32Array.from(s, (v) => v / n);
-        const variance = Float32Array.from(sq, (v, i) => Math.max(0, v / n - mean[i]! ** 2));
-        return [conv, { mean, variance }];
-      }),
-    );
-  } finally {
-    await session.release();
-  }
-}
-
-/** Runs the evaluation graph over a set; returns mean loss, accuracy and all logits. */
-export async function evaluateTail(
-  session: WorkerSession,
-  tail: Tail,
-  weights: ReadonlyMap<string, Float32Array>,
-  set: ActivationSet,
-  classes: number,
-  dimsOf: (name: string) => readonly number[] = () => [],
-): Promise<{ loss: number; accuracy: number; logits: Float32Array }> {
-  const params: Record<string, { data: Float32Array; dims: readonly number[] }> = {};
-  for (const name of session.inputNames) {
-    if (name === tail.cut) continue;
-    const value = weights.get(name);
-    if (!value) throw new Error(`no weights for ${name}`);
-    params[name] = { data: value, dims: dimsOf(name) };
-  }
-  const logits = new Float32Array(set.n * classes);
-  const identity = Int32Array.from({ length: set.n }, (_, i) => i);
-  let loss = 0;
-  let correct = 0;
-  for (let from = 0; from < set.n; from += EVAL_BATCH) {
-    const to = Math.min(set.n, from + EVAL_BATCH);
-    const out = await session.run(
-      {
-        ...params,
-        [tail.cut]: { data: rows(set, identity, from, to), dims: [to - from, ...tail.cutShape] },
-      },
-      ['logits'],
-    );
-    const l = out.logits!.data;
-    logits.set(l, from * classes);
-    const s = scoreLogits(l, set.y, identity, from, classes);
-    loss += s.loss;
-    correct += s.correct;
-    await yieldToEventLoop();
-  }
-  return { loss: loss / set.n, accuracy: correct / set.n, logits };
 }
 
 /**
