@@ -3,7 +3,7 @@
 // learning rates, full fine-tuning — compared side by side by GET /v1/batches/{id}.
 process.env.CLOUDFLARE_CF_FETCH_ENABLED ??= 'false';
 process.env.WRANGLER_SEND_METRICS ??= 'false';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -13,7 +13,7 @@ import { startLocalEdge } from '../scripts/lib/local-edge.js';
 import { DEFAULT_OUT, DEFAULT_SOURCE } from '../scripts/models/import.js';
 import { DATASETS_DIR } from '../test/support/paths.js';
 import { startInProcessWorker } from '../scripts/lib/in-process-worker.js';
-import { buildZip } from '../test/support/zip-writer.js';
+import { uploadImageFolder } from './lib/dataset.js';
 
 const { values } = parseArgs({
   options: {
@@ -24,21 +24,6 @@ const { values } = parseArgs({
     threads: { type: 'string', default: '2' },
   },
 });
-
-async function zipImageFolder(root: string): Promise<Uint8Array<ArrayBuffer>> {
-  const entries: { name: string; data: Buffer; method: 'store' }[] = [];
-  for (const split of ['train', 'val']) {
-    for (const label of (await readdir(path.join(root, split))).sort()) {
-      for (const file of (await readdir(path.join(root, split, label))).sort())
-        entries.push({
-          name: `${split}/${label}/${file}`,
-          data: await readFile(path.join(root, split, label, file)),
-          method: 'store',
-        });
-    }
-  }
-  return new Uint8Array(buildZip(entries));
-}
 
 const BatchSchema = z.object({
   batchId: z.string(),
@@ -60,14 +45,7 @@ async function main(): Promise<void> {
   });
   try {
     const headers = { authorization: `Bearer ${edge.apiKey}` };
-    const upload = await fetch(`${edge.url}/v1/datasets`, {
-      method: 'POST',
-      headers: { ...headers, 'content-type': 'application/zip' },
-      body: await zipImageFolder(values.dataset),
-    });
-    const dataset = z
-      .object({ id: z.string(), imageCount: z.object({ train: z.number(), val: z.number() }) })
-      .parse(await upload.json());
+    const dataset = await uploadImageFolder(edge, values.dataset);
     console.log(
       `${path.basename(values.dataset)}: ${dataset.imageCount.train} training and ${dataset.imageCount.val} validation images, backbone ${values.backbone}`,
     );

@@ -3,7 +3,7 @@
 // completed head, validation accuracy — plus how training time grows with the number of embeddings.
 process.env.CLOUDFLARE_CF_FETCH_ENABLED ??= 'false';
 process.env.WRANGLER_SEND_METRICS ??= 'false';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -17,7 +17,7 @@ import { createRng } from '../src/shared/random.js';
 import { startLocalEdge } from '../scripts/lib/local-edge.js';
 import { DEFAULT_OUT, DEFAULT_SOURCE } from '../scripts/models/import.js';
 import { DATASETS_DIR } from '../test/support/paths.js';
-import { buildZip } from '../test/support/zip-writer.js';
+import { uploadImageFolder } from './lib/dataset.js';
 
 const { values } = parseArgs({
   options: {
@@ -33,23 +33,6 @@ const { values } = parseArgs({
   },
 });
 
-async function zipImageFolder(root: string): Promise<Uint8Array<ArrayBuffer>> {
-  const entries: { name: string; data: Buffer; method: 'store' }[] = [];
-  for (const split of ['train', 'val']) {
-    const classes = await readdir(path.join(root, split)).catch(() => []);
-    for (const label of classes.sort()) {
-      for (const file of (await readdir(path.join(root, split, label))).sort()) {
-        entries.push({
-          name: `${split}/${label}/${file}`,
-          data: await readFile(path.join(root, split, label, file)),
-          method: 'store',
-        });
-      }
-    }
-  }
-  return new Uint8Array(buildZip(entries));
-}
-
 async function main(): Promise<void> {
   const work = await mkdtemp(path.join(tmpdir(), 'headstart-bench-train-'));
   const tempDir = (name: string) => path.join(work, name);
@@ -60,16 +43,7 @@ async function main(): Promise<void> {
   });
   try {
     const headers = { authorization: `Bearer ${edge.apiKey}` };
-    const upload = await fetch(`${edge.url}/v1/datasets`, {
-      method: 'POST',
-      headers: { ...headers, 'content-type': 'application/zip' },
-      body: await zipImageFolder(values.dataset),
-    });
-    const dataset = (await upload.json()) as {
-      id: string;
-      imageCount: { train: number; val: number };
-    };
-    if (!upload.ok) throw new Error(`upload failed: ${JSON.stringify(dataset)}`);
+    const dataset = await uploadImageFolder(edge, values.dataset);
     console.log(
       `${path.basename(values.dataset)}: ${dataset.imageCount.train} training and ${dataset.imageCount.val} validation images`,
     );

@@ -3,7 +3,6 @@
 import { AUGMENTATION_PRESET_NAMES } from '../shared/augment.js';
 import { BACKBONE_IDS } from '../shared/backbones.js';
 import {
-  AVAILABLE_STRATEGIES,
   DEFAULT_JOB_PRESET,
   FineTuneSpecSchema,
   JOB_PRESETS,
@@ -213,6 +212,4 @@ export function checkJobRequest(request: Record<string, unknown>, where = ''): v
     const name = field ? `--${field.key}` : path[0] === 'datasetId' ? '--dataset' : path.join('.');
     throw new UsageError(`${where}${name || 'job'}: ${issue.message}`);
   }
-  if (!AVAILABLE_STRATEGIES.has(parsed.data.strategy))
-    throw new UsageError(`${where}--strategy ${parsed.data.strategy} is not available yet`);
 }

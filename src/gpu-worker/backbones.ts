@@ -26,6 +26,7 @@ export class BackboneStore {
   private readonly manifests = new Map<string, Promise<BackboneManifest>>();
   private readonly sessions = new Map<string, Promise<WorkerSession>>();
   private readonly graphs = new Map<string, Promise<OnnxModel>>();
+  private readonly sources = new Map<string, Promise<ActivationSource>>();
 
   constructor(
     private readonly edge: Pick<EdgeClient, 'backboneManifest' | 'backboneModel'>,
@@ -112,10 +113,22 @@ export class BackboneStore {
   }
 
   /**
-   * Activations of `tensor` (a block's input) per preprocessed image. For the model input
-   * itself (full fine-tuning) they are the preprocessed pixels and no backbone runs.
+   * Activations of `tensor` (the embedding, or a block's input) per preprocessed image, made
+   * once per backbone and tensor. For the model input itself (full fine-tuning) they are the
+   * preprocessed pixels and no backbone runs.
    */
-  async activations(id: string, tensor: string): Promise<ActivationSource> {
+  activations(id: string, tensor: string): Promise<ActivationSource> {
+    const key = `${id}\n${tensor}`;
+    let pending = this.sources.get(key);
+    if (!pending) {
+      pending = this.loadSource(id, tensor);
+      this.sources.set(key, pending);
+      pending.catch(() => this.sources.delete(key));
+    }
+    return pending;
+  }
+
+  private async loadSource(id: string, tensor: string): Promise<ActivationSource> {
     const manifest = await this.manifest(id);
     const { width, height } = manifest.preprocessing.crop;
     if (tensor === manifest.onnx.input.name)
@@ -123,53 +136,40 @@ export class BackboneStore {
         shape: [3, height, width],
         run: (batch) => Promise.resolve(batch.map((t) => Float32Array.from(t))),
       };
-    const session = await this.session(id, tensor);
-    const run: Embed = async (batch) => {
-      if (batch.length === 0) return [];
+    const isOutput = Object.values(manifest.onnx.outputs).some((o) => o?.name === tensor);
+    const session = await this.session(id, isOutput ? undefined : tensor);
+    const runBatch = async (batch: readonly Float32Array[]) => {
       const data = new Float32Array(batch.length * 3 * height * width);
       batch.forEach((t, i) => data.set(t, i * t.length));
-      const out = (
-        await session.run(
-          { [manifest.onnx.input.name]: { data, dims: [batch.length, 3, height, width] } },
-          [tensor],
-        )
-      )[tensor]!;
-      const size = out.data.length / batch.length;
-      return batch.map((_, i) => out.data.slice(i * size, (i + 1) * size));
+      const out = await session.run(
+        { [manifest.onnx.input.name]: { data, dims: [batch.length, 3, height, width] } },
+        [tensor],
+      );
+      return out[tensor]!;
     };
-    const probe = await session.run(
-      {
-        [manifest.onnx.input.name]: {
-          data: new Float32Array(3 * height * width),
-          dims: [1, 3, height, width],
-        },
-      },
-      [tensor],
-    );
-    return { shape: probe[tensor]!.dims.slice(1), run };
+    const run: Embed = async (batch) => {
+      if (batch.length === 0) return [];
+      const { data } = await runBatch(batch);
+      const size = data.length / batch.length;
+      return batch.map((_, i) => data.slice(i * size, (i + 1) * size));
+    };
+    // The embedding's size is in the manifest; a cut's shape comes from one probe run.
+    const shape =
+      tensor === manifest.onnx.outputs.embedding.name
+        ? [manifest.embeddingDim]
+        : (await runBatch([new Float32Array(3 * height * width)])).dims.slice(1);
+    return { shape, run };
   }
 
   /** A function embedding a batch of preprocessed images with backbone `id`. */
   async embedder(id: string): Promise<Embed> {
     const manifest = await this.manifest(id);
-    const session = await this.session(id);
-    const { width, height } = manifest.preprocessing.crop;
-    const dim = manifest.embeddingDim;
-    return async (batch) => {
-      if (batch.length === 0) return [];
-      const data = new Float32Array(batch.length * 3 * height * width);
-      batch.forEach((t, i) => data.set(t, i * t.length));
-      const out = await session.run(
-        { [manifest.onnx.input.name]: { data, dims: [batch.length, 3, height, width] } },
-        [manifest.onnx.outputs.embedding.name],
-      );
-      const embedding = out[manifest.onnx.outputs.embedding.name]!.data;
-      return batch.map((_, i) => embedding.slice(i * dim, (i + 1) * dim));
-    };
+    return (await this.activations(id, manifest.onnx.outputs.embedding.name)).run;
   }
 
   async close(): Promise<void> {
     for (const pending of this.sessions.values()) await (await pending).release();
     this.sessions.clear();
+    this.sources.clear();
   }
 }

@@ -329,20 +329,16 @@ export async function runJob(
     throw new PermanentJobError(`${planned.problem.field}: ${planned.problem.message}`);
   const plan = planned.plan;
   const modes = modesOf(spec);
-  let embedder = plan ? undefined : await ctx.backbones.embedder(spec.backbone);
-  let cache: VectorCache;
-  let cutShape: readonly number[] = [backbone.embeddingDim];
-  if (plan) {
-    const source = await ctx.backbones.activations(spec.backbone, plan.cut.input);
-    embedder = source.run;
-    cutShape = source.shape;
-    const size = cutShape.reduce((a, b) => a * b, 1);
-    cache =
-      plan.cut.input === backbone.onnx.input.name
-        ? new MemoryCache()
-        : new EmbeddingCache(ctx.cacheDir, backbone.fingerprint, size, plan.cut.input);
-  } else cache = new EmbeddingCache(ctx.cacheDir, backbone.fingerprint, backbone.embeddingDim);
+  // What each view becomes: the embedding, or the activations at the fine-tuning cut.
+  const tensor = plan ? plan.cut.input : backbone.onnx.outputs.embedding.name;
+  const source = await ctx.backbones.activations(spec.backbone, tensor);
+  const cutShape = source.shape;
   const rowSize = cutShape.reduce((a, b) => a * b, 1);
+  // The pixels (full fine-tuning) are not worth a disk cache; embeddings keep their old path.
+  const cache: VectorCache =
+    tensor === backbone.onnx.input.name
+      ? new MemoryCache()
+      : new EmbeddingCache(ctx.cacheDir, backbone.fingerprint, rowSize, plan ? tensor : undefined);
   const slots: Slot[] = [
     ...dataset.images.train.map((image) => ({ image, split: 'train' as const })),
     ...dataset.images.val.map((image) => ({ image, split: 'val' as const })),
@@ -350,7 +346,7 @@ export async function runJob(
     const views = viewsFor(image, split, spec, modes);
     return { image, split, views, embeddings: new Array<Float32Array | undefined>(views.length) };
   });
-  await embedAll(ctx, grant, slots, cache, embedder!, signal, timings);
+  await embedAll(ctx, grant, slots, cache, source.run, signal, timings);
 
   const labelIndex = new Map(dataset.classes.map((c, i) => [c, i]));
   const train = embeddingSet(

@@ -5,6 +5,7 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { createRng, type Rng } from '../shared/random.js';
 import type { HeadWeights } from '../shared/head-onnx.js';
+import { EpochKeeper, bestScoreIndex } from './epoch-keeper.js';
 
 export interface HeadConfig {
   readonly type: 'linear' | 'mlp';
@@ -371,11 +372,8 @@ export async function trainHead(
   const adam = new Adam(tensors, cfg.weightDecay);
   const order = Int32Array.from({ length: train.n }, (_, i) => i);
   const history: EpochResult[] = [];
-  let best = { params: cloneParams(params), epoch: 1, set: 0, accuracy: -1, loss: Infinity };
+  const keeper = new EpochKeeper(cloneParams(params), cfg.earlyStopping);
   let lastYield = performance.now();
-  let sinceImprovement = 0;
-  let bestForPatience = -1;
-  let stoppedEarly = false;
   for (let epoch = 1; epoch <= cfg.epochs; epoch++) {
     const started = performance.now();
     const lr =
@@ -410,11 +408,7 @@ export async function trainHead(
       }
     }
     const evaluations = vals.map((val) => evaluateHead(params, val));
-    let set = 0;
-    evaluations.forEach((e, i) => {
-      const top = evaluations[set]!;
-      if (e.accuracy > top.accuracy || (e.accuracy === top.accuracy && e.loss < top.loss)) set = i;
-    });
+    const set = bestScoreIndex(evaluations);
     const evaluation = evaluations[set]!;
     const result: EpochResult = {
       epoch,
@@ -427,37 +421,15 @@ export async function trainHead(
       seconds: (performance.now() - started) / 1000,
     };
     history.push(result);
-    // The kept epoch: best validation accuracy, ties to the lower validation loss.
-    if (
-      evaluation.accuracy > best.accuracy ||
-      (evaluation.accuracy === best.accuracy && evaluation.loss < best.loss)
-    ) {
-      best = {
-        params: cloneParams(params),
-        epoch,
-        set,
-        accuracy: evaluation.accuracy,
-        loss: evaluation.loss,
-      };
-    }
-    // Early stopping watches accuracy alone: patience epochs without a gain above minDelta.
-    if (evaluation.accuracy > bestForPatience + (cfg.earlyStopping?.minDelta ?? 0)) {
-      bestForPatience = evaluation.accuracy;
-      sinceImprovement = 0;
-    } else {
-      sinceImprovement++;
-    }
+    const stop = keeper.record(epoch, set, evaluation, () => cloneParams(params));
     await onEpoch(result);
-    if (cfg.earlyStopping && sinceImprovement >= cfg.earlyStopping.patience) {
-      stoppedEarly = true;
-      break;
-    }
+    if (stop) break;
   }
   return {
-    params: best.params,
-    bestEpoch: best.epoch,
-    bestValSet: best.set,
+    params: keeper.best.value,
+    bestEpoch: keeper.best.epoch,
+    bestValSet: keeper.best.set,
     history,
-    stoppedEarly,
+    stoppedEarly: keeper.stoppedEarly,
   };
 }

@@ -15,7 +15,6 @@ export const FINAL_STATUSES: ReadonlySet<JobStatus> = new Set(['succeeded', 'fai
  */
 export const STRATEGIES = ['feature_extraction', 'fine_tune', 'full'] as const;
 export type Strategy = (typeof STRATEGIES)[number];
-export const AVAILABLE_STRATEGIES: ReadonlySet<string> = new Set(STRATEGIES);
 
 /** A backbone block name as manifests list them (`stem`, `block_16`, `top_conv`, …). */
 export const BlockNameSchema = z

@@ -2,6 +2,8 @@
 // both need a backbone session that also returns the tensors at its cut points (where fine-tuned
 // heads begin), and neither should pay for a full protobuf decode of the weights.
 
+import { concatBytes } from './bytes.js';
+
 const GRAPH_FIELD = 7; // ModelProto.graph
 const GRAPH_OUTPUT_FIELD = 12; // GraphProto.output
 const WIRE_VARINT = 0;
@@ -85,11 +87,5 @@ export function withGraphOutputs(model: Uint8Array, names: readonly string[]): U
     at = end;
   }
   if (!found) throw new RangeError('the ONNX model has no graph');
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
+  return concatBytes(parts);
 }

@@ -3,7 +3,6 @@
 import { z } from 'zod';
 import { sha256Hex } from '../../shared/fingerprint.js';
 import {
-  AVAILABLE_STRATEGIES,
   FineTuneSpecSchema,
   resolveFineTuneSpec,
   type FineTuneSpec,
@@ -81,13 +80,6 @@ async function validateSpec(
     throw new ApiError('invalid_request', issue?.message ?? 'invalid job', field);
   }
   const spec = parsed.data;
-  if (!AVAILABLE_STRATEGIES.has(spec.strategy)) {
-    throw new ApiError(
-      'unsupported_strategy',
-      `strategy "${spec.strategy}" is not available yet; use "feature_extraction"`,
-      `${location}.strategy`,
-    );
-  }
   if (
     spec.strategy !== 'feature_extraction' ||
     spec.trainableFrom !== null ||

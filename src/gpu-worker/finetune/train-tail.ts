@@ -15,6 +15,7 @@ import {
   type ClassifierShape,
   type Tail,
 } from './tail-graph.js';
+import { EpochKeeper, bestScoreIndex } from '../epoch-keeper.js';
 import { adamStep, type AdamState } from './adam.js';
 import { rows, scoreLogits, softTargets, evaluateTail, type ActivationSet } from './activations.js';
 import { convParams, convStatistics, foldedWeights } from './batch-norm.js';
@@ -147,16 +148,15 @@ export async function trainTail(
     }
     const adam = new Map<string, AdamState>();
     const history: EpochResult[] = [];
-    let best = {
-      weights: foldedWeights(params, tail, bnConvs, running),
-      epoch: 1,
-      set: 0,
-      accuracy: -1,
-      loss: Infinity,
-    };
-    let bestForPatience = -1;
-    let sinceImprovement = 0;
-    let stoppedEarly = false;
+    // Copies: Adam keeps updating the live parameters in later epochs.
+    const snapshot = () =>
+      new Map(
+        [...foldedWeights(params, tail, bnConvs, running)].map(([k, v]) => [
+          k,
+          Float32Array.from(v),
+        ]),
+      );
+    const keeper = new EpochKeeper(snapshot(), cfg.earlyStopping);
     const order = Int32Array.from({ length: train.n }, (_, i) => i);
     for (let epoch = 1; epoch <= cfg.epochs; epoch++) {
       const started = performance.now();
@@ -245,18 +245,14 @@ export async function trainTail(
         await yieldToEventLoop();
       }
       const weights = foldedWeights(params, tail, bnConvs, running);
-      let evaluation = { loss: Infinity, accuracy: -1, set: 0 };
-      for (const [set, val] of vals.entries()) {
-        const e = await evaluateTail(evalSession, tail, weights, val, cfg.classes, dimsOf);
-        if (
-          e.accuracy > evaluation.accuracy ||
-          (e.accuracy === evaluation.accuracy && e.loss < evaluation.loss)
-        )
-          evaluation = { loss: e.loss, accuracy: e.accuracy, set };
-      }
+      const evaluations = [];
+      for (const val of vals)
+        evaluations.push(await evaluateTail(evalSession, tail, weights, val, cfg.classes, dimsOf));
+      const set = bestScoreIndex(evaluations);
+      const evaluation = evaluations[set]!;
       const result: EpochResult = {
         epoch,
-        valSet: evaluation.set,
+        valSet: set,
         lr: cfg.lrOf(headParams[0]!) * factor,
         trainLoss: lossSum / train.n,
         trainAccuracy: correct / train.n,
@@ -265,35 +261,17 @@ export async function trainTail(
         seconds: (performance.now() - started) / 1000,
       };
       history.push(result);
-      if (
-        evaluation.accuracy > best.accuracy ||
-        (evaluation.accuracy === best.accuracy && evaluation.loss < best.loss)
-      )
-        // A copy: Adam keeps updating the live parameters in later epochs.
-        best = {
-          weights: new Map([...weights].map(([k, v]) => [k, Float32Array.from(v)])),
-          epoch,
-          set: evaluation.set,
-          accuracy: evaluation.accuracy,
-          loss: evaluation.loss,
-        };
+      const stop = keeper.record(epoch, set, evaluation, snapshot);
       await onEpoch(result);
-      if (evaluation.accuracy > bestForPatience + (cfg.earlyStopping?.minDelta ?? 0)) {
-        bestForPatience = evaluation.accuracy;
-        sinceImprovement = 0;
-      } else sinceImprovement++;
-      if (cfg.earlyStopping && sinceImprovement >= cfg.earlyStopping.patience) {
-        stoppedEarly = true;
-        break;
-      }
+      if (stop) break;
     }
     return {
-      weights: best.weights,
+      weights: keeper.best.value,
       classifier,
-      bestEpoch: best.epoch,
-      bestValSet: best.set,
+      bestEpoch: keeper.best.epoch,
+      bestValSet: keeper.best.set,
       history,
-      stoppedEarly,
+      stoppedEarly: keeper.stoppedEarly,
       trainedBackboneParameters: [...adam.keys()]
         .filter((p) => tail.constants.has(p))
         .reduce((n, p) => n + params.get(p)!.length, 0),
