@@ -160,14 +160,95 @@ function softmaxCrossEntropy(
   return { loss, correct, weightSum };
 }
 
-interface Workspace {
-  hidden: Float32Array;
-  mask1: Float32Array;
-  mask2: Float32Array;
-  input: Float32Array;
-  logits: Float32Array;
-  dLogits: Float32Array;
-  dHidden: Float32Array;
+/**
+ * Buffers for one mini-batch, reused across batches. The dropped-out input is kept sparse: for
+ * each row, the indices and values of the features that survived dropout and are non-zero, in
+ * ascending order. Skipping the zeros is what the dense loops did too (a zero adds nothing), so
+ * the sums are the same, term for term, without the unpredictable branches of a dense pass.
+ */
+export interface BatchWorkspace {
+  readonly rows: number;
+  readonly keptIndex: Int32Array;
+  readonly keptValue: Float32Array;
+  readonly keptCount: Int32Array;
+  readonly hidden: Float32Array;
+  readonly mask2: Float32Array;
+  readonly logits: Float32Array;
+  readonly dLogits: Float32Array;
+  readonly dHidden: Float32Array;
+  readonly labels: Int32Array;
+  readonly grads: HeadParams;
+}
+
+/** Allocates the buffers for batches of up to `rows` rows. */
+export function batchWorkspace(params: HeadParams, rows: number): BatchWorkspace {
+  const { dim, classes, hidden } = params;
+  return {
+    rows,
+    keptIndex: new Int32Array(rows * dim),
+    keptValue: new Float32Array(rows * dim),
+    keptCount: new Int32Array(rows),
+    hidden: new Float32Array(rows * hidden),
+    mask2: new Float32Array(rows * hidden),
+    logits: new Float32Array(rows * classes),
+    dLogits: new Float32Array(rows * classes),
+    dHidden: new Float32Array(rows * hidden),
+    labels: new Int32Array(rows),
+    grads: {
+      ...params,
+      w1: new Float32Array(params.w1.length),
+      b1: new Float32Array(params.b1.length),
+      w2: new Float32Array(params.w2.length),
+      b2: new Float32Array(params.b2.length),
+    },
+  };
+}
+
+/** out[r × cols + j] = bias[j] + Σ over the kept (k, v) of row r of v · w[k × cols + j]. */
+function sparseMatmulBias(
+  ws: BatchWorkspace,
+  dim: number,
+  w: Float32Array,
+  bias: Float32Array,
+  rows: number,
+  cols: number,
+  out: Float32Array,
+): void {
+  const { keptIndex, keptValue, keptCount } = ws;
+  for (let r = 0; r < rows; r++) {
+    const o = r * cols;
+    for (let j = 0; j < cols; j++) out[o + j] = bias[j]!;
+    const end = r * dim + keptCount[r]!;
+    for (let p = r * dim; p < end; p++) {
+      const v = keptValue[p]!;
+      const wk = keptIndex[p]! * cols;
+      for (let j = 0; j < cols; j++) out[o + j]! += v * w[wk + j]!;
+    }
+  }
+}
+
+/** gw += (kept input)ᵀ · dOut · scale, gb += Σ_rows dOut · scale, over the kept features only. */
+function sparseLayerGrads(
+  ws: BatchWorkspace,
+  dim: number,
+  dOut: Float32Array,
+  rows: number,
+  cols: number,
+  scale: number,
+  gw: Float32Array,
+  gb: Float32Array,
+): void {
+  const { keptIndex, keptValue, keptCount } = ws;
+  for (let r = 0; r < rows; r++) {
+    const o = r * cols;
+    for (let j = 0; j < cols; j++) gb[j]! += dOut[o + j]! * scale;
+    const end = r * dim + keptCount[r]!;
+    for (let p = r * dim; p < end; p++) {
+      const v = keptValue[p]! * scale;
+      const wk = keptIndex[p]! * cols;
+      for (let j = 0; j < cols; j++) gw[wk + j]! += v * dOut[o + j]!;
+    }
+  }
 }
 
 /** Forward pass without dropout: logits for every row of `x`. */
@@ -186,7 +267,8 @@ export function headLogits(params: HeadParams, x: Float32Array, rows: number): F
 
 /**
  * Loss and gradients of one mini-batch (rows of `x` at `index`), dropout masks drawn from `rng`.
- * Exposed for the finite-difference test.
+ * The gradients live in `ws.grads` (pass a workspace to reuse buffers across batches). Exposed
+ * for the finite-difference test.
  */
 export function batchGradients(
   params: HeadParams,
@@ -194,75 +276,75 @@ export function batchGradients(
   index: ArrayLike<number>,
   cfg: Pick<TrainConfig, 'labelSmoothing' | 'classWeights'> & { dropout: number },
   rng: Rng | undefined,
+  ws: BatchWorkspace = batchWorkspace(params, index.length),
 ): { loss: number; correct: number; grads: HeadParams } {
   const rows = index.length;
+  if (rows > ws.rows) throw new RangeError(`batch of ${rows} rows, workspace for ${ws.rows}`);
   const { dim, classes, hidden } = params;
-  const ws: Workspace = {
-    input: new Float32Array(rows * dim),
-    mask1: new Float32Array(rows * dim),
-    hidden: new Float32Array(rows * hidden),
-    mask2: new Float32Array(rows * hidden),
-    logits: new Float32Array(rows * classes),
-    dLogits: new Float32Array(rows * classes),
-    dHidden: new Float32Array(rows * hidden),
-  };
+  const { grads } = ws;
+  grads.w1.fill(0);
+  grads.b1.fill(0);
+  grads.w2.fill(0);
+  grads.b2.fill(0);
+  const dropout = rng !== undefined && cfg.dropout > 0 ? rng : undefined;
   const keep = 1 - cfg.dropout;
-  const labels = new Int32Array(rows);
+  // Inverted dropout: surviving activations are scaled by 1 / keep during training.
+  const scaleKept = dropout ? 1 / keep : 1;
+  const { keptIndex, keptValue, keptCount, labels } = ws;
   for (let r = 0; r < rows; r++) {
     const src = index[r]! * dim;
     labels[r] = data.y[index[r]!]!;
+    let n = r * dim;
     for (let k = 0; k < dim; k++) {
-      // Inverted dropout: surviving activations are scaled by 1 / keep during training.
-      const m = rng && cfg.dropout > 0 ? (rng() < keep ? 1 / keep : 0) : 1;
-      ws.mask1[r * dim + k] = m;
-      ws.input[r * dim + k] = data.x[src + k]! * m;
+      // One draw per feature, kept or not, so the stream does not depend on the data.
+      const survives = dropout ? dropout() < keep : true;
+      const v = data.x[src + k]!;
+      // Written unconditionally, counted only when kept: a coin flip is a branch no CPU predicts.
+      keptIndex[n] = k;
+      keptValue[n] = v * scaleKept;
+      n += +survives & +(v !== 0);
     }
+    keptCount[r] = n - r * dim;
   }
-  const grads: HeadParams = {
-    ...params,
-    w1: new Float32Array(params.w1.length),
-    b1: new Float32Array(params.b1.length),
-    w2: new Float32Array(params.w2.length),
-    b2: new Float32Array(params.b2.length),
-  };
   // The layer that produces logits reads either the (dropped-out) input or the MLP's hidden layer.
   const mlp = params.type === 'mlp';
   if (mlp) {
-    matmulBias(ws.input, params.w1, params.b1, rows, dim, hidden, ws.hidden);
-    for (let i = 0; i < ws.hidden.length; i++) {
-      const m = rng && cfg.dropout > 0 ? (rng() < keep ? 1 / keep : 0) : 1;
+    sparseMatmulBias(ws, dim, params.w1, params.b1, rows, hidden, ws.hidden);
+    const n = rows * hidden;
+    for (let i = 0; i < n; i++) {
+      const m = dropout ? (dropout() < keep ? 1 / keep : 0) : 1;
       ws.mask2[i] = ws.hidden[i]! > 0 ? m : 0;
       ws.hidden[i] = ws.hidden[i]! > 0 ? ws.hidden[i]! * m : 0;
     }
   }
-  const features = mlp ? ws.hidden : ws.input;
-  const featureDim = mlp ? hidden : dim;
-  const [w, b, gw, gb] = mlp
-    ? [params.w2, params.b2, grads.w2, grads.b2]
-    : [params.w1, params.b1, grads.w1, grads.b1];
-  matmulBias(features, w, b, rows, featureDim, classes, ws.logits);
+  const logits = ws.logits.subarray(0, rows * classes);
+  const dLogits = ws.dLogits.subarray(0, rows * classes);
+  if (mlp) matmulBias(ws.hidden, params.w2, params.b2, rows, hidden, classes, logits);
+  else sparseMatmulBias(ws, dim, params.w1, params.b1, rows, classes, logits);
   const stats = softmaxCrossEntropy(
-    ws.logits,
+    logits,
     labels,
     rows,
     classes,
     cfg.labelSmoothing,
     cfg.classWeights,
-    ws.dLogits,
+    dLogits,
   );
   const scale = 1 / stats.weightSum;
-  accumulateLayerGrads(features, ws.dLogits, rows, featureDim, classes, scale, gw, gb);
   if (mlp) {
+    accumulateLayerGrads(ws.hidden, dLogits, rows, hidden, classes, scale, grads.w2, grads.b2);
     // Back through the second layer, ReLU and dropout.
     for (let r = 0; r < rows; r++) {
       for (let h = 0; h < hidden; h++) {
         let g = 0;
         for (let j = 0; j < classes; j++)
-          g += ws.dLogits[r * classes + j]! * params.w2[h * classes + j]!;
+          g += dLogits[r * classes + j]! * params.w2[h * classes + j]!;
         ws.dHidden[r * hidden + h] = g * ws.mask2[r * hidden + h]!;
       }
     }
-    accumulateLayerGrads(ws.input, ws.dHidden, rows, dim, hidden, scale, grads.w1, grads.b1);
+    sparseLayerGrads(ws, dim, ws.dHidden, rows, hidden, scale, grads.w1, grads.b1);
+  } else {
+    sparseLayerGrads(ws, dim, dLogits, rows, classes, scale, grads.w1, grads.b1);
   }
   return { loss: stats.loss / stats.weightSum, correct: stats.correct, grads };
 }
@@ -373,6 +455,7 @@ export async function trainHead(
   const order = Int32Array.from({ length: train.n }, (_, i) => i);
   const history: EpochResult[] = [];
   const keeper = new EpochKeeper(cloneParams(params), cfg.earlyStopping);
+  const ws = batchWorkspace(params, Math.min(cfg.batchSize, train.n));
   let lastYield = performance.now();
   for (let epoch = 1; epoch <= cfg.epochs; epoch++) {
     const started = performance.now();
@@ -398,6 +481,7 @@ export async function trainHead(
           classWeights: cfg.classWeights,
         },
         rng,
+        ws,
       );
       adam.update([batch.grads.w1, batch.grads.b1, batch.grads.w2, batch.grads.b2], lr);
       lossSum += batch.loss * index.length;
