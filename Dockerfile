@@ -22,7 +22,7 @@ RUN npm init -y >/dev/null \
  && ONNXRUNTIME_NODE_INSTALL=skip npm install --no-audit --no-fund onnxruntime-node@1.30.0 \
  && node node_modules/onnxruntime-node/script/install --onnxruntime-node-install=cuda12 \
  && ls node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime_providers_cuda.so
-COPY --from=build /src/dist/worker.mjs ./worker.mjs
+COPY --from=build /src/dist/worker.mjs /src/dist/preprocess-thread.mjs ./
 RUN mkdir -p /cache && chown 1000:1000 /cache
 ENV HEADSTART_PROVIDER=auto \
     HEADSTART_CACHE_DIR=/cache \

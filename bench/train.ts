@@ -9,6 +9,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { BackboneStore } from '../src/gpu-worker/backbones.js';
 import { EdgeClient } from '../src/gpu-worker/edge-client.js';
+import { createViewRenderer } from '../src/gpu-worker/preprocess-pool.js';
 import { runJob, type JobOutcome } from '../src/gpu-worker/run-job.js';
 import { trainHead, type EmbeddingSet } from '../src/gpu-worker/train-head.js';
 import { DEFAULT_EMBEDDER } from '../src/shared/backbones.js';
@@ -24,6 +25,8 @@ const { values } = parseArgs({
     dataset: { type: 'string', default: path.join(DATASETS_DIR, 'hymenoptera_data') },
     backbone: { type: 'string', default: DEFAULT_EMBEDDER },
     threads: { type: 'string', default: '2' },
+    /** Preprocessing threads (0 decodes on the main thread). */
+    'preprocess-threads': { type: 'string', default: '2' },
     /** feature_extraction (default), fine_tune or full. */
     strategy: { type: 'string', default: 'feature_extraction' },
     /** Skip the second (cached) run and the training-time scaling. */
@@ -55,6 +58,7 @@ async function main(): Promise<void> {
       threads: Number(values.threads),
     });
     const cacheDir = tempDir('embeddings');
+    const renderer = createViewRenderer(Number(values['preprocess-threads']));
     const runOnce = async (): Promise<{ outcome: JobOutcome; totalSeconds: number }> => {
       const submitted = await fetch(`${edge.url}/v1/fine-tunes`, {
         method: 'POST',
@@ -72,7 +76,14 @@ async function main(): Promise<void> {
         grant = await client.lease({ workerId: 'bench', waitSeconds: 5, leaseSeconds: 120 });
       const started = performance.now();
       const outcome = await runJob(
-        { edge: client, backbones, cacheDir, producerVersion: 'bench', log: () => undefined },
+        {
+          edge: client,
+          backbones,
+          renderer,
+          cacheDir,
+          producerVersion: 'bench',
+          log: () => undefined,
+        },
         grant,
         new AbortController().signal,
         async (m) => {
@@ -90,7 +101,7 @@ async function main(): Promise<void> {
       `strategy ${values.strategy}${values.spec !== '{}' ? `, job fields: ${values.spec}` : ''}`,
     );
     // Warm the backbone download and session once, outside the timings (a long-lived worker has them).
-    await backbones.embedder(values.backbone);
+    await Promise.all([backbones.embedder(values.backbone), renderer.warm()]);
     const cold = await runOnce();
     const t = cold.outcome.timings;
     const embedStage = t.fetchSeconds + t.preprocessSeconds + t.embedSeconds;
@@ -104,7 +115,7 @@ async function main(): Promise<void> {
       `  stages: fetch ${t.fetchSeconds.toFixed(2)} s (overlapped), preprocess ${t.preprocessSeconds.toFixed(2)} s, backbone ${t.embedSeconds.toFixed(2)} s, export ${t.exportSeconds.toFixed(2)} s; embedding stage ${embedStage.toFixed(2)} s`,
     );
     if (values.quick) {
-      await backbones.close();
+      await Promise.all([backbones.close(), renderer.close()]);
       console.log(JSON.stringify(figures(t, embedPerSecond, cold)));
       return;
     }
@@ -141,7 +152,7 @@ async function main(): Promise<void> {
     console.log(
       `training time by embeddings (${preset.epochs} epochs): ${scaling.map((s) => `${s.n}: ${s.seconds.toFixed(2)} s`).join(', ')}`,
     );
-    await backbones.close();
+    await Promise.all([backbones.close(), renderer.close()]);
     console.log(JSON.stringify(figures(t, embedPerSecond, cold)));
   } finally {
     await edge.stop();

@@ -161,7 +161,12 @@ async function main(): Promise<number> {
   const script = path.resolve('.cache', 'chaos', 'worker.mjs');
   snapshotDir = path.resolve('.cache', 'chaos', `edge-${process.pid}`);
   const quiet: ExecFileSyncOptions = { stdio: ['ignore', 'ignore', 'inherit'] };
-  execFileSync('npm', ['run', '--silent', 'build:worker', '--', `--outfile=${script}`], quiet);
+  // The worker bundle and its preprocessing-thread bundle, side by side.
+  execFileSync(
+    'npm',
+    ['run', '--silent', 'build:worker', '--', `--outdir=${path.dirname(script)}`],
+    quiet,
+  );
   // The edge serves the widgets bundle; build it when missing (as `npm start` does before starting).
   if (!existsSync(path.join('src', 'edge', 'generated', 'widgets.ts')))
     execFileSync('npm', ['run', '--silent', 'build:widgets'], quiet);

@@ -1,6 +1,7 @@
 // An in-process GPU worker (on CPU) for tests and benchmarks that need jobs to run against a
 // local edge.
 import { BackboneStore } from '../../src/gpu-worker/backbones.js';
+import { createViewRenderer } from '../../src/gpu-worker/preprocess-pool.js';
 import { EdgeClient } from '../../src/gpu-worker/edge-client.js';
 import { WorkerLoop } from '../../src/gpu-worker/loop.js';
 
@@ -23,6 +24,8 @@ export function startInProcessWorker(
   opts: {
     readonly workerId: string;
     readonly threads?: number;
+    /** Preprocessing threads (default 2; 0 decodes on the main thread). */
+    readonly preprocessThreads?: number;
     readonly leaseSeconds?: number;
     readonly cacheDir: string;
   },
@@ -34,10 +37,12 @@ export function startInProcessWorker(
     provider: 'cpu',
     threads: opts.threads ?? 2,
   });
+  const renderer = createViewRenderer(opts.preprocessThreads ?? 2);
   const logs: string[] = [];
   const loop = new WorkerLoop({
     edge: client,
     backbones,
+    renderer,
     workerId: opts.workerId,
     concurrency: 1,
     leaseSeconds: opts.leaseSeconds ?? 30,
@@ -52,7 +57,7 @@ export function startInProcessWorker(
     async stop(graceSeconds = 2) {
       loop.stop({ graceSeconds });
       await running;
-      await backbones.close();
+      await Promise.all([backbones.close(), renderer.close()]);
     },
   };
 }

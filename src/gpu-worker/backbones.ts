@@ -138,14 +138,25 @@ export class BackboneStore {
       };
     const isOutput = Object.values(manifest.onnx.outputs).some((o) => o?.name === tensor);
     const session = await this.session(id, isOutput ? undefined : tensor);
+    // One input buffer, reused by every batch that finds it free: a fresh 20 MB array per batch
+    // is what made garbage collection take most of a core while a dataset was embedded.
+    const staging: { free?: Float32Array } = {};
     const runBatch = async (batch: readonly Float32Array[]) => {
-      const data = new Float32Array(batch.length * 3 * height * width);
-      batch.forEach((t, i) => data.set(t, i * t.length));
-      const out = await session.run(
-        { [manifest.onnx.input.name]: { data, dims: [batch.length, 3, height, width] } },
-        [tensor],
-      );
-      return out[tensor]!;
+      const length = batch.length * 3 * height * width;
+      const free = staging.free;
+      const buffer = free && free.length >= length ? free : new Float32Array(length);
+      if (buffer === free) delete staging.free;
+      try {
+        const data = buffer.subarray(0, length);
+        batch.forEach((t, i) => data.set(t, i * t.length));
+        const out = await session.run(
+          { [manifest.onnx.input.name]: { data, dims: [batch.length, 3, height, width] } },
+          [tensor],
+        );
+        return out[tensor]!;
+      } finally {
+        if (!staging.free || staging.free.length < buffer.length) staging.free = buffer;
+      }
     };
     const run: Embed = async (batch) => {
       if (batch.length === 0) return [];

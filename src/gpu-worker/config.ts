@@ -18,6 +18,8 @@ export const WorkerConfigSchema = z.object({
   provider: z.enum(['auto', 'cuda', 'cpu']),
   /** Threads for onnxruntime on CPU (0 = one per core). */
   threads: z.coerce.number().int().min(0).max(256),
+  /** Threads that decode images and render views (0 = on the main thread). */
+  preprocessThreads: z.coerce.number().int().min(0).max(64),
   /** Lease length asked for; heartbeats go out at a third of it. */
   leaseSeconds: z.coerce.number().int().min(5).max(600),
   /** A name for logs and leases. */
@@ -27,8 +29,8 @@ export type WorkerConfig = z.infer<typeof WorkerConfigSchema>;
 
 /**
  * Reads HEADSTART_EDGE_URL, HEADSTART_WORKER_TOKEN, HEADSTART_WORKER_CONCURRENCY,
- * HEADSTART_CACHE_DIR, HEADSTART_PROVIDER, HEADSTART_THREADS, HEADSTART_LEASE_SECONDS and
- * HEADSTART_WORKER_ID, with defaults for everything but the edge URL and token.
+ * HEADSTART_CACHE_DIR, HEADSTART_PROVIDER, HEADSTART_THREADS, HEADSTART_PREPROCESS_THREADS,
+ * HEADSTART_LEASE_SECONDS and HEADSTART_WORKER_ID, with defaults for everything but the edge URL and token.
  *
  * @example
  * const config = loadWorkerConfig(process.env); // throws a readable error naming bad variables
@@ -41,6 +43,7 @@ export function loadWorkerConfig(env: Record<string, string | undefined>): Worke
     cacheDir: env.HEADSTART_CACHE_DIR ?? path.resolve('.cache', 'worker'),
     provider: env.HEADSTART_PROVIDER ?? 'auto',
     threads: env.HEADSTART_THREADS ?? '0',
+    preprocessThreads: env.HEADSTART_PREPROCESS_THREADS ?? String(os.availableParallelism()),
     leaseSeconds: env.HEADSTART_LEASE_SECONDS ?? '60',
     workerId: env.HEADSTART_WORKER_ID ?? `${os.hostname()}-${process.pid}`,
   });
@@ -52,6 +55,7 @@ export function loadWorkerConfig(env: Record<string, string | undefined>): Worke
       cacheDir: 'HEADSTART_CACHE_DIR',
       provider: 'HEADSTART_PROVIDER',
       threads: 'HEADSTART_THREADS',
+      preprocessThreads: 'HEADSTART_PREPROCESS_THREADS',
       leaseSeconds: 'HEADSTART_LEASE_SECONDS',
       workerId: 'HEADSTART_WORKER_ID',
     };

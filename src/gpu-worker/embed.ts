@@ -95,6 +95,9 @@ export async function createWorkerSession(
     executionProviders: [opts.provider],
     graphOptimizationLevel: 'all',
     executionMode: 'sequential',
+    // Idle onnxruntime threads sleep instead of spinning: the preprocessing threads need the
+    // same cores between backbone runs.
+    extra: { session: { intra_op: { allow_spinning: '0' } } },
     ...(opts.threads === undefined
       ? {}
       : { intraOpNumThreads: opts.threads, interOpNumThreads: 1 }),

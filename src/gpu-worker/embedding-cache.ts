@@ -1,8 +1,8 @@
 // Embeddings on disk, keyed by (backbone fingerprint, image sha256, view): epochs, retries and
 // every job of a sweep over the same dataset reuse them instead of running the backbone again.
+import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { sha256Hex } from '../shared/fingerprint.js';
 
 /** Where per-view vectors are kept between uses: embeddings, or activations at a cut. */
 export interface VectorCache {
@@ -19,6 +19,9 @@ export interface VectorCache {
  */
 export class EmbeddingCache implements VectorCache {
   private readonly root: string;
+  /** View key → its short hash, and the directories known to exist: no repeated work per file. */
+  private readonly viewHashes = new Map<string, string>();
+  private readonly dirs = new Set<string>();
   hits = 0;
   misses = 0;
 
@@ -34,14 +37,18 @@ export class EmbeddingCache implements VectorCache {
       tensor === undefined ? base : path.join(base, 'cuts', tensor.replace(/[^A-Za-z0-9_-]/g, '_'));
   }
 
-  private async file(imageSha: string, view: string): Promise<string> {
-    const viewHash = (await sha256Hex(new TextEncoder().encode(view))).slice(0, 24);
+  private file(imageSha: string, view: string): string {
+    let viewHash = this.viewHashes.get(view);
+    if (viewHash === undefined) {
+      viewHash = createHash('sha256').update(view).digest('hex').slice(0, 24);
+      this.viewHashes.set(view, viewHash);
+    }
     return path.join(this.root, imageSha.slice(0, 2), `${imageSha}-${viewHash}.f32`);
   }
 
   async get(imageSha: string, view: string): Promise<Float32Array | undefined> {
     try {
-      const bytes = await readFile(await this.file(imageSha, view));
+      const bytes = await readFile(this.file(imageSha, view));
       if (bytes.byteLength !== this.dim * 4) return undefined;
       this.hits++;
       return new Float32Array(
@@ -55,8 +62,12 @@ export class EmbeddingCache implements VectorCache {
 
   /** Stores atomically (write then rename), so a crash never leaves a torn entry. */
   async put(imageSha: string, view: string, embedding: Float32Array): Promise<void> {
-    const file = await this.file(imageSha, view);
-    await mkdir(path.dirname(file), { recursive: true });
+    const file = this.file(imageSha, view);
+    const dir = path.dirname(file);
+    if (!this.dirs.has(dir)) {
+      await mkdir(dir, { recursive: true });
+      this.dirs.add(dir);
+    }
     const tmp = `${file}.${process.pid}.tmp`;
     await writeFile(
       tmp,

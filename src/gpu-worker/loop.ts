@@ -2,12 +2,14 @@
 // Stopping takes no new work; running jobs get a grace period, then release their leases.
 import type { EpochMetrics, LeaseGrant } from '../shared/jobs.js';
 import type { BackboneStore } from './backbones.js';
+import type { ViewRenderer } from './preprocess-pool.js';
 import { LeaseLostError, type EdgeClient } from './edge-client.js';
 import { JobCanceledError, PermanentJobError, runJob } from './run-job.js';
 
 export interface LoopOptions {
   readonly edge: EdgeClient;
   readonly backbones: BackboneStore;
+  readonly renderer: ViewRenderer;
   readonly workerId: string;
   readonly concurrency: number;
   readonly leaseSeconds: number;
@@ -130,6 +132,7 @@ export class WorkerLoop {
         {
           edge,
           backbones: this.opts.backbones,
+          renderer: this.opts.renderer,
           cacheDir: this.opts.cacheDir,
           producerVersion: this.opts.producerVersion,
           log,

@@ -4,6 +4,7 @@ import { loadWorkerConfig } from './config.js';
 import { EdgeClient } from './edge-client.js';
 import { chooseProvider, probeProviders } from './embed.js';
 import { WorkerLoop } from './loop.js';
+import { createViewRenderer } from './preprocess-pool.js';
 
 const log = (message: string) => console.log(`[worker] ${message}`);
 
@@ -19,9 +20,17 @@ async function main(): Promise<void> {
     provider: choice.provider,
     threads: config.threads,
   });
+  const renderer = createViewRenderer(config.preprocessThreads);
+  await renderer.warm();
+  log(
+    config.preprocessThreads > 0
+      ? `${config.preprocessThreads} preprocessing thread(s) decode and render views`
+      : 'images are decoded on the main thread',
+  );
   const loop = new WorkerLoop({
     edge,
     backbones,
+    renderer,
     workerId: config.workerId,
     concurrency: config.concurrency,
     leaseSeconds: config.leaseSeconds,
@@ -33,7 +42,7 @@ async function main(): Promise<void> {
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
   await loop.run();
-  await backbones.close();
+  await Promise.all([backbones.close(), renderer.close()]);
   log(`stopped after ${loop.completed} completed and ${loop.failed} failed job(s)`);
 }
 

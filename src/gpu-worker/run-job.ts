@@ -5,7 +5,6 @@ import {
   AUGMENTATION_PRESETS,
   AugmentationSchema,
   CENTRE_VIEW,
-  renderView,
   trainingViews,
   viewKey,
   type ViewParams,
@@ -24,12 +23,12 @@ import {
 import type { EpochMetrics, FineTuneSpec, JsonValue, LeaseGrant } from '../shared/jobs.js';
 import type { Preprocessing } from '../shared/manifest.js';
 import type { BackboneStore } from './backbones.js';
-import { decodeFile } from './decode.js';
 import type { EdgeClient } from './edge-client.js';
 import { EmbeddingCache, MemoryCache, type VectorCache } from './embedding-cache.js';
 import { fineTune } from './finetune/fine-tune.js';
 import { cutBlocks, planStrategy } from '../shared/strategies.js';
 import { evaluatePredictions } from './evaluate.js';
+import { ImageDecodeError, type ViewRenderer } from './preprocess-pool.js';
 import { HEAD_INPUT, exportHeadOnnx } from '../shared/head-onnx.js';
 import { headLogits, trainHead, type EmbeddingSet, type EpochResult } from './train-head.js';
 
@@ -48,6 +47,8 @@ export interface JobRunContext {
   readonly backbones: BackboneStore;
   readonly cacheDir: string;
   readonly producerVersion: string;
+  /** Decodes images and renders their views (a pool of threads, or the main thread). */
+  readonly renderer: ViewRenderer;
   readonly log: (message: string) => void;
 }
 
@@ -184,6 +185,7 @@ async function embedAll(
       const started = performance.now();
       const out = await embed(current.map((b) => b.tensor));
       timings.embedSeconds += seconds(started);
+      ctx.renderer.recycle(current.map((b) => b.tensor));
       await Promise.all(
         current.map(async (b, i) => {
           b.slot.embeddings[b.view] = out[i]!;
@@ -191,34 +193,58 @@ async function embedAll(
         }),
       );
     })();
+    // Surfaced by the final `await inFlight`; this keeps an early failure from going unhandled.
+    inFlight.catch(() => undefined);
   };
 
-  for (let i = 0; i < toFetch.length; i++) {
-    for (let ahead = i; ahead < Math.min(toFetch.length, i + FETCH_CONCURRENCY); ahead++)
-      void fetchOf(ahead);
-    if (signal.aborted) throw new JobCanceledError('the job was canceled');
-    const slot = toFetch[i]!;
-    const bytes = await fetchOf(i);
-    fetches.delete(slot);
-    const started = performance.now();
-    let image;
-    try {
-      image = decodeFile(bytes);
-    } catch (err) {
-      throw new PermanentJobError(
-        `image ${slot.image.path} (${slot.image.sha256.slice(0, 12)}…) cannot be decoded: ${(err as Error).message}`,
-      );
-    }
-    for (const w of work) {
-      if (w.slot !== slot) continue;
+  const { renderer } = ctx;
+  const rendering = new Set<Promise<void>>();
+  let failure: Error | undefined;
+  const renderSlot = (slot: Slot, bytes: Uint8Array): Promise<void> => {
+    const todo = work.filter((w) => w.slot === slot);
+    const requests = todo.map((w) => {
       const { view, mode } = slot.views[w.view]!;
-      batch.push({ slot, view: w.view, tensor: renderView(image, view, byMode[mode]) });
+      return { view, preprocessing: byMode[mode] };
+    });
+    return renderer.render(bytes, requests).then(
+      ({ tensors, ms }) => {
+        timings.preprocessSeconds += ms / 1000;
+        if (failure !== undefined) return;
+        todo.forEach((w, i) => batch.push({ slot, view: w.view, tensor: tensors[i]! }));
+        if (batch.length >= EMBED_BATCH) flush();
+      },
+      (err: unknown) => {
+        failure ??=
+          err instanceof ImageDecodeError
+            ? new PermanentJobError(
+                `image ${slot.image.path} (${slot.image.sha256.slice(0, 12)}…) cannot be decoded: ${err.message}`,
+              )
+            : err instanceof Error
+              ? err
+              : new Error(String(err));
+      },
+    );
+  };
+
+  try {
+    for (let i = 0; i < toFetch.length && failure === undefined; i++) {
+      for (let ahead = i; ahead < Math.min(toFetch.length, i + FETCH_CONCURRENCY); ahead++)
+        void fetchOf(ahead);
+      if (signal.aborted) throw new JobCanceledError('the job was canceled');
+      const slot = toFetch[i]!;
+      const bytes = await fetchOf(i);
+      fetches.delete(slot);
+      const task = renderSlot(slot, bytes).finally(() => rendering.delete(task));
+      rendering.add(task);
+      // Enough images in flight to keep every preprocessing thread busy, and no more.
+      while (rendering.size >= renderer.capacity) await Promise.race(rendering);
+      // Let timers (heartbeats) and I/O run between images.
+      await yieldToEventLoop();
     }
-    timings.preprocessSeconds += seconds(started);
-    if (batch.length >= EMBED_BATCH) flush();
-    // Let timers (heartbeats) and I/O run between images.
-    await yieldToEventLoop();
+  } finally {
+    await Promise.all(rendering);
   }
+  if (failure !== undefined) throw failure;
   if (batch.length > 0) flush();
   await inFlight;
 }

@@ -9,7 +9,7 @@ import type { RgbImage } from './image.js';
 import type { Preprocessing } from './manifest.js';
 import { centreCropGrid, normalize } from './preprocess.js';
 import { createRng, deriveSeed, randomInt, uniform, type Rng } from './random.js';
-import { resample } from './resample.js';
+import { resample, type ResampleScratch } from './resample.js';
 
 const range = (lo: number, hi: number) =>
   z
@@ -205,9 +205,15 @@ function jitterColours(rgb: Float32Array, view: ViewParams): void {
 
 /**
  * Renders a view of `image` into the model's normalised NCHW tensor. `CENTRE_VIEW` gives exactly
- * `preprocess(image, p)`.
+ * `preprocess(image, p)`. `target.out` receives the tensor instead of a new array, and
+ * `target.scratch` lends the resampler its working memory.
  */
-export function renderView(image: RgbImage, view: ViewParams, p: Preprocessing): Float32Array {
+export function renderView(
+  image: RgbImage,
+  view: ViewParams,
+  p: Preprocessing,
+  target?: { readonly out?: Float32Array; readonly scratch?: ResampleScratch },
+): Float32Array {
   const { width: outW, height: outH } = p.crop;
   const grid =
     view.crop === 'centre'
@@ -221,10 +227,10 @@ export function renderView(image: RgbImage, view: ViewParams, p: Preprocessing):
           offsetY: view.crop.y,
           flipX: view.flip,
         };
-  let rgb = resample(image, grid);
+  let rgb = resample(image, grid, target?.scratch);
   if (view.rotationDegrees !== 0) rgb = rotate(rgb, outW, outH, view.rotationDegrees);
   jitterColours(rgb, view);
-  return normalize(rgb, outW, outH, p);
+  return normalize(rgb, outW, outH, p, target?.out);
 }
 
 /**

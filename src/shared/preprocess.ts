@@ -46,6 +46,7 @@ export function normalize(
   width: number,
   height: number,
   p: Preprocessing,
+  out: Float32Array = new Float32Array(width * height * 3),
 ): Float32Array {
   const plane = width * height;
   if (rgb.length !== plane * 3) {
@@ -53,7 +54,8 @@ export function normalize(
       `expected ${plane * 3} values for ${width}×${height} RGB, got ${rgb.length}`,
     );
   }
-  const out = new Float32Array(plane * 3);
+  if (out.length !== plane * 3)
+    throw new RangeError(`the output holds ${out.length} values, expected ${plane * 3}`);
   for (let c = 0; c < 3; c++) {
     const mean = p.image_mean[c]!;
     const std = p.image_std[c]!;

@@ -86,37 +86,111 @@ function compositeRow(
   }
 }
 
-/** One output row of the horizontal pass, reading pixels `stride` values apart from `base`. */
-function horizontalRow(
-  src: ArrayLike<number>,
+/**
+ * Taps in the order the output is written: mirrored when the output is flipped, with each start
+ * already multiplied by the pixel stride, so the inner loop does no index arithmetic.
+ */
+interface RowTaps {
+  readonly offset: Int32Array;
+  readonly count: Int32Array;
+  readonly weights: Float64Array;
+  readonly maxTaps: number;
+}
+
+function rowTaps(xs: AxisTaps, stride: number, flip: boolean): RowTaps {
+  const n = xs.start.length;
+  if (!flip) {
+    const offset = new Int32Array(n);
+    for (let i = 0; i < n; i++) offset[i] = xs.start[i]! * stride;
+    return { offset, count: xs.count, weights: xs.weights, maxTaps: xs.maxTaps };
+  }
+  const offset = new Int32Array(n);
+  const count = new Int32Array(n);
+  const weights = new Float64Array(xs.weights.length);
+  for (let i = 0; i < n; i++) {
+    const col = n - 1 - i;
+    offset[i] = xs.start[col]! * stride;
+    count[i] = xs.count[col]!;
+    weights.set(xs.weights.subarray(col * xs.maxTaps, (col + 1) * xs.maxTaps), i * xs.maxTaps);
+  }
+  return { offset, count, weights, maxTaps: xs.maxTaps };
+}
+
+/**
+ * One output row of the horizontal pass over 8-bit pixels `stride` bytes apart from `base`.
+ * Kept separate from the float version so each stays monomorphic (one array type per loop).
+ */
+function horizontalRowBytes(
+  src: Uint8Array | Uint8ClampedArray,
   base: number,
   stride: number,
-  xs: AxisTaps,
-  flip: boolean,
+  taps: RowTaps,
   outWidth: number,
   tmp: Float32Array,
   dstRow: number,
 ): void {
-  const { start, count, weights, maxTaps } = xs;
-  for (let i = 0; i < outWidth; i++) {
-    const col = flip ? outWidth - 1 - i : i;
-    const n = count[col]!;
-    const wBase = col * maxTaps;
-    let p = base + start[col]! * stride;
+  const { offset, count, weights, maxTaps } = taps;
+  for (let i = 0, d = dstRow, wBase = 0; i < outWidth; i++, d += 3, wBase += maxTaps) {
+    const n = count[i]!;
+    let p = base + offset[i]!;
     let r = 0;
     let g = 0;
     let b = 0;
-    for (let k = 0; k < n; k++) {
+    for (let k = 0; k < n; k++, p += stride) {
       const w = weights[wBase + k]!;
       r += src[p]! * w;
       g += src[p + 1]! * w;
       b += src[p + 2]! * w;
-      p += stride;
     }
-    const d = dstRow + i * 3;
     tmp[d] = r;
     tmp[d + 1] = g;
     tmp[d + 2] = b;
+  }
+}
+
+/** The horizontal pass over one composited (float RGB) row. */
+function horizontalRowFloat(
+  src: Float32Array,
+  taps: RowTaps,
+  outWidth: number,
+  tmp: Float32Array,
+  dstRow: number,
+): void {
+  const { offset, count, weights, maxTaps } = taps;
+  for (let i = 0, d = dstRow, wBase = 0; i < outWidth; i++, d += 3, wBase += maxTaps) {
+    const n = count[i]!;
+    let p = offset[i]!;
+    let r = 0;
+    let g = 0;
+    let b = 0;
+    for (let k = 0; k < n; k++, p += 3) {
+      const w = weights[wBase + k]!;
+      r += src[p]! * w;
+      g += src[p + 1]! * w;
+      b += src[p + 2]! * w;
+    }
+    tmp[d] = r;
+    tmp[d + 1] = g;
+    tmp[d + 2] = b;
+  }
+}
+
+/**
+ * Working memory for `resample`, reused from call to call by whoever renders many images (the
+ * worker's preprocessing threads): fewer large short-lived arrays, far less garbage collection.
+ * The result of a call that uses it is valid until the next such call.
+ */
+export class ResampleScratch {
+  private tmp = new Float32Array(0);
+  private out = new Float32Array(0);
+  /** An array of exactly `length` values for the horizontal pass. */
+  rows(length: number): Float32Array {
+    if (this.tmp.length < length) this.tmp = new Float32Array(length);
+    return this.tmp.subarray(0, length);
+  }
+  output(length: number): Float32Array {
+    if (this.out.length < length) this.out = new Float32Array(length);
+    return this.out.subarray(0, length);
   }
 }
 
@@ -128,7 +202,11 @@ function horizontalRow(
  * // halve a 448×448 image to 224×224
  * const rgb = resample(img, { outWidth: 224, outHeight: 224, scaleX: 2, scaleY: 2, offsetX: 0, offsetY: 0 });
  */
-export function resample(image: RgbImage, grid: SampleGrid): Float32Array {
+export function resample(
+  image: RgbImage,
+  grid: SampleGrid,
+  scratch?: ResampleScratch,
+): Float32Array {
   assertImage(image);
   const { outWidth, outHeight } = grid;
   if (
@@ -157,33 +235,59 @@ export function resample(image: RgbImage, grid: SampleGrid): Float32Array {
   // Horizontal pass over only the source rows the vertical pass will read. Rows with
   // transparency are first composited over white into a float row; opaque rows are read as is.
   const rowStride = outWidth * 3;
-  const tmp = new Float32Array((rowEnd - rowStart) * rowStride);
+  // Every value of both buffers is written before it is read, so reused memory needs no clearing.
+  const tmpLength = (rowEnd - rowStart) * rowStride;
+  const tmp = scratch ? scratch.rows(tmpLength) : new Float32Array(tmpLength);
   const composited = channels === 4 ? new Float32Array(width * 3) : undefined;
+  const flip = grid.flipX === true;
+  const byteTaps = rowTaps(xs, channels, flip);
+  const floatTaps = composited ? rowTaps(xs, 3, flip) : byteTaps;
   for (let y = rowStart; y < rowEnd; y++) {
     const dstRow = (y - rowStart) * rowStride;
     const srcRow = y * width * channels;
     if (composited && !rowOpaque(data, srcRow, width)) {
       compositeRow(data, srcRow, width, composited);
-      horizontalRow(composited, 0, 3, xs, grid.flipX === true, outWidth, tmp, dstRow);
+      horizontalRowFloat(composited, floatTaps, outWidth, tmp, dstRow);
     } else {
-      horizontalRow(data, srcRow, channels, xs, grid.flipX === true, outWidth, tmp, dstRow);
+      horizontalRowBytes(data, srcRow, channels, byteTaps, outWidth, tmp, dstRow);
     }
   }
 
-  // Vertical pass, accumulated in doubles and rounded to float32 once.
-  const out = new Float32Array(outHeight * rowStride);
-  const acc = new Float64Array(rowStride);
+  // Vertical pass: each output value sums its taps in a double, top to bottom, and is rounded
+  // to float32 once.
+  const out = scratch
+    ? scratch.output(outHeight * rowStride)
+    : new Float32Array(outHeight * rowStride);
   for (let j = 0; j < outHeight; j++) {
-    const lo = ys.start[j]!;
     const n = ys.count[j]!;
     const wBase = j * ys.maxTaps;
-    acc.fill(0);
-    for (let k = 0; k < n; k++) {
-      const w = ys.weights[wBase + k]!;
-      const src = (lo + k - rowStart) * rowStride;
-      for (let i = 0; i < rowStride; i++) acc[i]! += tmp[src + i]! * w;
+    const first = (ys.start[j]! - rowStart) * rowStride;
+    const dst = j * rowStride;
+    if (n === 1) {
+      const w0 = ys.weights[wBase]!;
+      for (let i = 0; i < rowStride; i++) out[dst + i] = 0 + tmp[first + i]! * w0;
+    } else if (n === 2) {
+      const w0 = ys.weights[wBase]!;
+      const w1 = ys.weights[wBase + 1]!;
+      const r1 = first + rowStride;
+      for (let i = 0; i < rowStride; i++)
+        out[dst + i] = 0 + tmp[first + i]! * w0 + tmp[r1 + i]! * w1;
+    } else if (n === 3) {
+      const w0 = ys.weights[wBase]!;
+      const w1 = ys.weights[wBase + 1]!;
+      const w2 = ys.weights[wBase + 2]!;
+      const r1 = first + rowStride;
+      const r2 = r1 + rowStride;
+      for (let i = 0; i < rowStride; i++)
+        out[dst + i] = 0 + tmp[first + i]! * w0 + tmp[r1 + i]! * w1 + tmp[r2 + i]! * w2;
+    } else {
+      for (let i = 0; i < rowStride; i++) {
+        let acc = 0;
+        for (let k = 0, src = first + i; k < n; k++, src += rowStride)
+          acc += tmp[src]! * ys.weights[wBase + k]!;
+        out[dst + i] = acc;
+      }
     }
-    out.set(acc, j * rowStride);
   }
   return out;
 }
