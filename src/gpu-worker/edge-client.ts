@@ -1,6 +1,7 @@
 // The worker's only way to the edge: the internal API over HTTP with a worker token, retries
 // with backoff for transient failures, and typed, validated answers.
 import { z } from 'zod';
+import { MISSING_IMAGE } from '../shared/datasets.js';
 import { BackboneManifestSchema, type BackboneManifest } from '../shared/manifest.js';
 import {
   EpochMetricsSchema,
@@ -142,6 +143,44 @@ export class EdgeClient {
   async datasetImage(jobId: string, leaseToken: string, sha256: string): Promise<Uint8Array> {
     const res = await this.request(`/jobs/${jobId}/dataset/images/${sha256}`, { leaseToken });
     return new Uint8Array(await res.arrayBuffer());
+  }
+
+  /**
+   * Several images of the held job's dataset in one request, in the order asked; null for one
+   * the dataset no longer has. At most 64 per call.
+   */
+  async datasetImages(
+    jobId: string,
+    leaseToken: string,
+    sha256: readonly string[],
+  ): Promise<(Uint8Array | null)[]> {
+    const res = await this.request(`/jobs/${jobId}/dataset/images`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ sha256 }),
+      leaseToken,
+    });
+    const body = new Uint8Array(await res.arrayBuffer());
+    const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
+    const images: (Uint8Array | null)[] = [];
+    let at = 0;
+    for (const sha of sha256) {
+      if (at + 4 > body.byteLength)
+        throw new Error(`the image batch ended before image ${sha.slice(0, 12)}…`);
+      const length = view.getUint32(at);
+      at += 4;
+      if (length === MISSING_IMAGE) {
+        images.push(null);
+        continue;
+      }
+      if (at + length > body.byteLength)
+        throw new Error(`the image batch ended inside image ${sha.slice(0, 12)}…`);
+      // A copy that owns its buffer, so it can move to a preprocessing thread without another.
+      images.push(body.slice(at, at + length));
+      at += length;
+    }
+    if (at !== body.byteLength) throw new Error('the image batch has bytes after its last image');
+    return images;
   }
 
   async backboneManifest(id: string): Promise<BackboneManifest> {

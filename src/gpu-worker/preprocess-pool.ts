@@ -1,8 +1,8 @@
 // Decoding and view rendering on a pool of worker threads. The main thread fetches images and
 // feeds onnxruntime; the threads turn encoded bytes into backbone tensors with the same shared
 // code the edge runs (photon's decoder, `renderView`), so the pixels do not change with the
-// thread they were made on.
-import { availableParallelism } from 'node:os';
+// thread they were made on. Tensors are written straight into shared batch buffers
+// (`BatchAssembler`): nothing large crosses between threads as a message.
 import { Worker } from 'node:worker_threads';
 import { renderView, type ViewParams } from '../shared/augment.js';
 import type { Preprocessing } from '../shared/manifest.js';
@@ -20,23 +20,16 @@ export interface RenderRequest {
   readonly id: number;
   readonly bytes: Uint8Array;
   readonly views: readonly ViewRequest[];
-  /** Buffers of tensors already used, handed back to be written again instead of allocated. */
-  readonly spare: ArrayBuffer[];
+  /** Where each view's tensor goes: slots of shared batch buffers, written in place. */
+  readonly targets: readonly Float32Array[];
 }
 
 /** Preprocessing thread → main thread. */
 export type RenderReply =
-  | {
-      readonly id: number;
-      readonly ok: true;
-      readonly tensors: Float32Array[];
-      readonly ms: number;
-    }
+  | { readonly id: number; readonly ok: true; readonly ms: number }
   | { readonly id: number; readonly ok: false; readonly message: string };
 
 export interface RenderedViews {
-  /** One tensor per requested view, in order. */
-  readonly tensors: Float32Array[];
   /** Milliseconds the decoding and rendering took on its thread. */
   readonly ms: number;
 }
@@ -52,23 +45,19 @@ export interface ViewRenderer {
   /** Images worth having in flight to keep every thread busy. */
   readonly capacity: number;
   /**
-   * Decodes `bytes` and renders each view; rejects with ImageDecodeError for a bad image. The
-   * bytes move to the thread when they own their whole buffer (no copy): do not read them after.
+   * Decodes `bytes` and renders view i into `targets[i]` (on a SharedArrayBuffer for a pool of
+   * threads); rejects with ImageDecodeError for a bad image. The bytes move to the thread when
+   * they own their whole buffer (no copy): do not read them after.
    */
-  render(bytes: Uint8Array, views: readonly ViewRequest[]): Promise<RenderedViews>;
-  /**
-   * Gives tensors from `render` back once they are no longer needed (copied into a batch), so
-   * their memory is written again: rendering a dataset then allocates almost nothing, which keeps
-   * garbage collection from taking a core. The tensors must not be used afterwards.
-   */
-  recycle(tensors: readonly Float32Array[]): void;
+  render(
+    bytes: Uint8Array,
+    views: readonly ViewRequest[],
+    targets: readonly Float32Array[],
+  ): Promise<RenderedViews>;
   /** Starts the threads now (a long-lived worker does this once, before its first job). */
   warm(): Promise<void>;
   close(): Promise<void>;
 }
-
-/** The default number of preprocessing threads: one per core. */
-export const defaultPreprocessThreads = (): number => availableParallelism();
 
 /**
  * A renderer with `threads` worker threads, or one that renders on the calling thread when
@@ -76,18 +65,25 @@ export const defaultPreprocessThreads = (): number => availableParallelism();
  *
  * @example
  * const renderer = createViewRenderer(2);
- * const { tensors } = await renderer.render(jpegBytes, [{ view: CENTRE_VIEW, preprocessing }]);
+ * const target = new Float32Array(new SharedArrayBuffer(3 * 224 * 224 * 4));
+ * await renderer.render(jpegBytes, [{ view: CENTRE_VIEW, preprocessing }], [target]);
  * await renderer.close();
  */
 export function createViewRenderer(threads: number): ViewRenderer {
   return threads > 0 ? new ThreadPoolRenderer(threads) : new InlineRenderer();
 }
 
+/** Decodes and renders on the calling thread (HEADSTART_PREPROCESS_THREADS=0). */
 class InlineRenderer implements ViewRenderer {
   readonly threads = 0;
   readonly capacity = 1;
   private readonly scratch = new ResampleScratch();
-  render(bytes: Uint8Array, views: readonly ViewRequest[]): Promise<RenderedViews> {
+
+  render(
+    bytes: Uint8Array,
+    views: readonly ViewRequest[],
+    targets: readonly Float32Array[],
+  ): Promise<RenderedViews> {
     const started = performance.now();
     let image;
     try {
@@ -95,12 +91,12 @@ class InlineRenderer implements ViewRenderer {
     } catch (err) {
       return Promise.reject(new ImageDecodeError((err as Error).message));
     }
-    const tensors = views.map((v) =>
-      renderView(image, v.view, v.preprocessing, { scratch: this.scratch }),
+    views.forEach((v, i) =>
+      renderView(image, v.view, v.preprocessing, { out: targets[i]!, scratch: this.scratch }),
     );
-    return Promise.resolve({ tensors, ms: performance.now() - started });
+    return Promise.resolve({ ms: performance.now() - started });
   }
-  recycle(): void {}
+
   async warm(): Promise<void> {}
   async close(): Promise<void> {}
 }
@@ -126,9 +122,6 @@ interface Slot {
  */
 const THREAD_QUEUE_DEPTH = 3;
 
-/** Spare tensor buffers kept for the threads (about 600 KB each at 224 × 224). */
-const MAX_SPARE_BUFFERS = 128;
-
 /**
  * The thread's entry: the bundled `.mjs` beside the worker bundle in production; from source
  * (tsx, vitest), a bootstrap that registers tsx's loader in the thread before importing the
@@ -148,7 +141,6 @@ class ThreadPoolRenderer implements ViewRenderer {
   readonly capacity: number;
   private slots: Slot[] = [];
   private readonly queue: Task[] = [];
-  private readonly spare: ArrayBuffer[] = [];
   private nextId = 1;
   private closed = false;
 
@@ -161,15 +153,21 @@ class ThreadPoolRenderer implements ViewRenderer {
     return Promise.all(this.slots.map((s) => s.ready)).then(() => undefined);
   }
 
-  render(bytes: Uint8Array, views: readonly ViewRequest[]): Promise<RenderedViews> {
+  render(
+    bytes: Uint8Array,
+    views: readonly ViewRequest[],
+    targets: readonly Float32Array[],
+  ): Promise<RenderedViews> {
     if (this.closed) return Promise.reject(new Error('the preprocessing pool is closed'));
+    if (targets.length !== views.length || targets.some((t) => !isShared(t)))
+      return Promise.reject(new TypeError('threads need one SharedArrayBuffer target per view'));
     this.ensureThreads();
     // Hand the bytes over without a copy when they own their whole buffer.
     const owned = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
     const data = owned ? bytes : bytes.slice();
     return new Promise((resolve, reject) => {
       this.queue.push({
-        request: { id: this.nextId++, bytes: data, views, spare: [] },
+        request: { id: this.nextId++, bytes: data, views, targets },
         transfer: [data.buffer as ArrayBuffer],
         resolve,
         reject,
@@ -178,19 +176,8 @@ class ThreadPoolRenderer implements ViewRenderer {
     });
   }
 
-  recycle(tensors: readonly Float32Array[]): void {
-    for (const t of tensors) {
-      if (this.spare.length >= MAX_SPARE_BUFFERS) return;
-      // Only whole, still-attached buffers (a tensor that shares its buffer is not ours to reuse).
-      const buffer = t.buffer;
-      if (buffer instanceof ArrayBuffer && t.byteOffset === 0 && t.byteLength === buffer.byteLength)
-        this.spare.push(buffer);
-    }
-  }
-
   async close(): Promise<void> {
     this.closed = true;
-    this.spare.length = 0;
     for (const task of this.queue.splice(0))
       task.reject(new Error('the preprocessing pool closed'));
     const slots = this.slots;
@@ -219,10 +206,8 @@ class ThreadPoolRenderer implements ViewRenderer {
       const task = slot.tasks.shift();
       if (slot.tasks.length === 0) worker.unref();
       if (task && task.request.id === msg.id) {
-        if (msg.ok) task.resolve({ tensors: msg.tensors, ms: msg.ms });
-        else {
-          task.reject(new ImageDecodeError(msg.message));
-        }
+        if (msg.ok) task.resolve({ ms: msg.ms });
+        else task.reject(new ImageDecodeError(msg.message));
       }
       this.dispatch();
     });
@@ -253,9 +238,6 @@ class ThreadPoolRenderer implements ViewRenderer {
           slot = s;
       if (!slot) return;
       const task = this.queue.shift()!;
-      const spare = this.spare.splice(0, task.request.views.length);
-      task.request.spare.push(...spare);
-      task.transfer.push(...spare);
       slot.tasks.push(task);
       // Keep the process alive while a thread works for it; idle threads do not.
       slot.worker.ref();
@@ -263,3 +245,5 @@ class ThreadPoolRenderer implements ViewRenderer {
     }
   }
 }
+
+const isShared = (t: Float32Array): boolean => t.buffer instanceof SharedArrayBuffer;

@@ -28,6 +28,7 @@ import { EmbeddingCache, MemoryCache, type VectorCache } from './embedding-cache
 import { fineTune } from './finetune/fine-tune.js';
 import { cutBlocks, planStrategy } from '../shared/strategies.js';
 import { evaluatePredictions } from './evaluate.js';
+import { BatchAssembler } from './batch-assembler.js';
 import { ImageDecodeError, type ViewRenderer } from './preprocess-pool.js';
 import { HEAD_INPUT, exportHeadOnnx } from '../shared/head-onnx.js';
 import { headLogits, trainHead, type EmbeddingSet, type EpochResult } from './train-head.js';
@@ -71,8 +72,11 @@ export interface JobOutcome {
   readonly timings: JobTimings;
 }
 
-/** Images fetched at once from the edge. */
-const FETCH_CONCURRENCY = 8;
+/** Images per request to the edge, and their total size at most (bounds the worker's memory). */
+const FETCH_CHUNK_IMAGES = 32;
+const FETCH_CHUNK_BYTES = 16 * 1024 * 1024;
+/** Requests started ahead of the decoding. */
+const FETCH_CHUNKS_AHEAD = 2;
 /** Images per backbone run. */
 const EMBED_BATCH = 32;
 
@@ -130,8 +134,9 @@ interface Slot {
 }
 
 /**
- * Embeds every (image, view) not already cached. Fetching runs ahead, decoding and
- * preprocessing happen on this thread while onnxruntime runs the previous batch on its own.
+ * Embeds every (image, view) not already cached. Image requests run ahead; preprocessing
+ * threads decode and render views into shared batch buffers while onnxruntime runs the batches
+ * already complete.
  */
 async function embedAll(
   ctx: JobRunContext,
@@ -158,95 +163,128 @@ async function embedAll(
   timings.cachedEmbeddings = cache.hits;
   timings.embeddings = work.length;
   const toFetch = [...new Set(work.map((w) => w.slot))];
-  const fetches = new Map<Slot, Promise<Uint8Array>>();
-  const fetchOf = (i: number) => {
+  // Images come in chunks (one request each), a couple of chunks ahead of the decoding.
+  const chunks: Slot[][] = [];
+  for (let i = 0, bytes = 0; i < toFetch.length; i++) {
     const slot = toFetch[i]!;
-    let p = fetches.get(slot);
+    const last = chunks.at(-1);
+    if (
+      !last ||
+      last.length >= FETCH_CHUNK_IMAGES ||
+      bytes + slot.image.bytes > FETCH_CHUNK_BYTES
+    ) {
+      chunks.push([slot]);
+      bytes = slot.image.bytes;
+    } else {
+      last.push(slot);
+      bytes += slot.image.bytes;
+    }
+  }
+  const chunkFetches = new Map<number, Promise<Map<Slot, Uint8Array>>>();
+  const fetchChunk = (c: number) => {
+    let p = chunkFetches.get(c);
     if (!p) {
+      const chunk = chunks[c]!;
       const started = performance.now();
-      p = ctx.edge.datasetImage(grant.jobId, grant.leaseToken, slot.image.sha256).then((bytes) => {
-        timings.fetchSeconds += seconds(started);
-        return bytes;
-      });
+      p = ctx.edge
+        .datasetImages(
+          grant.jobId,
+          grant.leaseToken,
+          chunk.map((slot) => slot.image.sha256),
+        )
+        .then((images) => {
+          timings.fetchSeconds += seconds(started);
+          return new Map(
+            chunk.map((slot, i) => {
+              const bytes = images[i];
+              if (!bytes)
+                throw new PermanentJobError(
+                  `image ${slot.image.path} (${slot.image.sha256.slice(0, 12)}…) is no longer in the dataset`,
+                );
+              return [slot, bytes];
+            }),
+          );
+        });
       p.catch(() => undefined);
-      fetches.set(slot, p);
+      chunkFetches.set(c, p);
     }
     return p;
   };
 
-  let batch: { slot: Slot; view: number; tensor: Float32Array }[] = [];
-  let inFlight: Promise<void> = Promise.resolve();
-  const flush = () => {
-    const current = batch;
-    batch = [];
-    const previous = inFlight;
-    inFlight = (async () => {
-      await previous;
+  // Views are rendered straight into slots of shared batch buffers; a full batch runs at once.
+  const assembler = new BatchAssembler<{ slot: Slot; view: number }>({
+    batchSize: EMBED_BATCH,
+    viewSize: 3 * preprocessing.crop.width * preprocessing.crop.height,
+    buffers: 3,
+    run: async (tensors, items) => {
       const started = performance.now();
-      const out = await embed(current.map((b) => b.tensor));
+      const out = await embed(tensors);
       timings.embedSeconds += seconds(started);
-      ctx.renderer.recycle(current.map((b) => b.tensor));
       await Promise.all(
-        current.map(async (b, i) => {
+        items.map(async (b, i) => {
           b.slot.embeddings[b.view] = out[i]!;
           await cache.put(b.slot.image.sha256, b.slot.views[b.view]!.key, out[i]!);
         }),
       );
-    })();
-    // Surfaced by the final `await inFlight`; this keeps an early failure from going unhandled.
-    inFlight.catch(() => undefined);
-  };
+    },
+  });
 
   const { renderer } = ctx;
   const rendering = new Set<Promise<void>>();
   let failure: Error | undefined;
-  const renderSlot = (slot: Slot, bytes: Uint8Array): Promise<void> => {
-    const todo = work.filter((w) => w.slot === slot);
-    const requests = todo.map((w) => {
-      const { view, mode } = slot.views[w.view]!;
-      return { view, preprocessing: byMode[mode] };
-    });
-    return renderer.render(bytes, requests).then(
-      ({ tensors, ms }) => {
-        timings.preprocessSeconds += ms / 1000;
-        if (failure !== undefined) return;
-        todo.forEach((w, i) => batch.push({ slot, view: w.view, tensor: tensors[i]! }));
-        if (batch.length >= EMBED_BATCH) flush();
-      },
-      (err: unknown) => {
-        failure ??=
-          err instanceof ImageDecodeError
-            ? new PermanentJobError(
-                `image ${slot.image.path} (${slot.image.sha256.slice(0, 12)}…) cannot be decoded: ${err.message}`,
-              )
-            : err instanceof Error
-              ? err
-              : new Error(String(err));
-      },
-    );
+  /** Renders one image's views into their slots; never rejects (the first failure is kept). */
+  const renderSlot = async (slot: Slot, bytes: Uint8Array): Promise<void> => {
+    try {
+      const todo = work.filter((w) => w.slot === slot);
+      const placements = await assembler.placeAll(todo.map((w) => ({ slot, view: w.view })));
+      const requests = todo.map((w) => {
+        const { view, mode } = slot.views[w.view]!;
+        return { view, preprocessing: byMode[mode] };
+      });
+      const { ms } = await renderer.render(
+        bytes,
+        requests,
+        placements.map((p) => p.target),
+      );
+      timings.preprocessSeconds += ms / 1000;
+      for (const p of placements) p.done();
+    } catch (err) {
+      failure ??=
+        err instanceof ImageDecodeError
+          ? new PermanentJobError(
+              `image ${slot.image.path} (${slot.image.sha256.slice(0, 12)}…) cannot be decoded: ${err.message}`,
+            )
+          : err instanceof Error
+            ? err
+            : new Error(String(err));
+      // Views of this image will never be written: release anything waiting on their batch.
+      assembler.abort(failure);
+    }
   };
 
   try {
-    for (let i = 0; i < toFetch.length && failure === undefined; i++) {
-      for (let ahead = i; ahead < Math.min(toFetch.length, i + FETCH_CONCURRENCY); ahead++)
-        void fetchOf(ahead);
+    for (let c = 0; c < chunks.length && failure === undefined; c++) {
+      for (let ahead = c; ahead < Math.min(chunks.length, c + FETCH_CHUNKS_AHEAD); ahead++)
+        void fetchChunk(ahead);
       if (signal.aborted) throw new JobCanceledError('the job was canceled');
-      const slot = toFetch[i]!;
-      const bytes = await fetchOf(i);
-      fetches.delete(slot);
-      const task = renderSlot(slot, bytes).finally(() => rendering.delete(task));
-      rendering.add(task);
-      // Enough images in flight to keep every preprocessing thread busy, and no more.
-      while (rendering.size >= renderer.capacity) await Promise.race(rendering);
-      // Let timers (heartbeats) and I/O run between images.
-      await yieldToEventLoop();
+      const images = await fetchChunk(c);
+      chunkFetches.delete(c);
+      for (const [slot, bytes] of images) {
+        if (failure !== undefined) break;
+        // Slots are reserved here, in dataset order, before the image goes to a thread.
+        const task = renderSlot(slot, bytes).finally(() => rendering.delete(task));
+        rendering.add(task);
+        // Enough images in flight to keep every preprocessing thread busy, and no more.
+        while (rendering.size >= renderer.capacity) await Promise.race(rendering);
+        // Let timers (heartbeats) and I/O run between images.
+        await yieldToEventLoop();
+      }
     }
   } finally {
     await Promise.all(rendering);
   }
   if (failure !== undefined) throw failure;
-  if (batch.length > 0) flush();
-  await inFlight;
+  await assembler.finish();
 }
 
 function embeddingSet(
@@ -393,10 +431,21 @@ export async function runJob(
   );
 
   const trainStart = performance.now();
-  const reportEpoch = async (epoch: EpochResult) => {
-    if (signal.aborted) throw new JobCanceledError('the job was canceled');
+  // Progress goes out in the background, in order: training does not wait a round trip to the
+  // edge per epoch. A failed report (a lost lease) stops training at the next epoch, and every
+  // report has arrived before the job completes.
+  let reports: Promise<void> = Promise.resolve();
+  let reportFailure: Error | undefined;
+  const reportEpoch = (epoch: EpochResult): Promise<void> => {
+    if (reportFailure) return Promise.reject(reportFailure);
+    if (signal.aborted) return Promise.reject(new JobCanceledError('the job was canceled'));
     const { valSet: _valSet, ...metrics } = epoch;
-    await onEpoch({ ...metrics, epochs: spec.epochs });
+    reports = reports
+      .then(() => onEpoch({ ...metrics, epochs: spec.epochs }))
+      .catch((err: unknown) => {
+        reportFailure ??= err instanceof Error ? err : new Error(String(err));
+      });
+    return Promise.resolve();
   };
   const docString = `head for ${spec.backbone} on ${dataset.id}`;
   let trained: {
@@ -509,6 +558,9 @@ export async function runJob(
     timings: { ...timings },
   };
   ctx.log(`job ${grant.jobId}: uploading head (${onnx.byteLength} bytes)`);
+  await reports;
+  if (reportFailure) throw reportFailure;
+  if (signal.aborted) throw new JobCanceledError('the job was canceled');
   const done = await ctx.edge.complete(grant.jobId, grant.leaseToken, manifest, onnx, predictions);
   const headId = typeof done.headId === 'string' ? done.headId : '';
   return {

@@ -9,7 +9,7 @@ import type { RgbImage } from './image.js';
 import type { Preprocessing } from './manifest.js';
 import { centreCropGrid, normalize } from './preprocess.js';
 import { createRng, deriveSeed, randomInt, uniform, type Rng } from './random.js';
-import { resample, type ResampleScratch } from './resample.js';
+import { resample, resampleNormalized, type ResampleScratch } from './resample.js';
 
 const range = (lo: number, hi: number) =>
   z
@@ -227,6 +227,13 @@ export function renderView(
           offsetY: view.crop.y,
           flipX: view.flip,
         };
+  const plain =
+    view.rotationDegrees === 0 &&
+    view.brightness === 1 &&
+    view.contrast === 1 &&
+    view.saturation === 1;
+  // Crops and flips only (every centre view, the lesson's augmentation): one pass to the tensor.
+  if (plain) return resampleNormalized(image, grid, p, target?.out, target?.scratch);
   let rgb = resample(image, grid, target?.scratch);
   if (view.rotationDegrees !== 0) rgb = rotate(rgb, outW, outH, view.rotationDegrees);
   jitterColours(rgb, view);

@@ -229,3 +229,11 @@ export function stratifiedSplit(
   }
   return { train: train.sort(byPath), val: val.sort(byPath) };
 }
+
+/**
+ * The worker's bulk image read (POST /internal/v1/jobs/{id}/dataset/images): at most this many
+ * images per request, answered as [4-byte big-endian length][bytes] records in the order asked.
+ */
+export const MAX_IMAGES_PER_REQUEST = 64;
+/** The record length of an image the dataset does not have (no bytes follow it). */
+export const MISSING_IMAGE = 0xffffffff;

@@ -1,7 +1,7 @@
 // The one preprocessing function: decoded pixels → the float32 NCHW tensor a backbone expects.
 import type { RgbImage } from './image.js';
 import type { Preprocessing } from './manifest.js';
-import { resample, type SampleGrid } from './resample.js';
+import { resampleNormalized, type SampleGrid } from './resample.js';
 
 /**
  * The grid that resizes the shorter side to `resize.shortestEdge` (other side floored, as
@@ -76,9 +76,7 @@ export function normalize(
  * // tensor.length === 3 * 224 * 224
  */
 export function preprocess(image: RgbImage, p: Preprocessing): Float32Array {
-  const grid = centreCropGrid(image.width, image.height, p);
-  const rgb = resample(image, grid);
-  return normalize(rgb, grid.outWidth, grid.outHeight, p);
+  return resampleNormalized(image, centreCropGrid(image.width, image.height, p), p);
 }
 
 /**

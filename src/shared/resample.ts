@@ -195,18 +195,15 @@ export class ResampleScratch {
 }
 
 /**
- * Resamples `image` onto `grid`, returning RGB float32 values in [0, 255], row-major HWC.
- * RGBA input is composited over white first, so transparent regions read as white paper.
- *
- * @example
- * // halve a 448×448 image to 224×224
- * const rgb = resample(img, { outWidth: 224, outHeight: 224, scaleX: 2, scaleY: 2, offsetX: 0, offsetY: 0 });
+ * Resamples `image` onto `grid` one output row at a time: `sink(j, row)` receives row j as HWC
+ * float32 RGB in [0, 255] (the same array every call, valid until the sink returns).
  */
-export function resample(
+function resampleRows(
   image: RgbImage,
   grid: SampleGrid,
-  scratch?: ResampleScratch,
-): Float32Array {
+  scratch: ResampleScratch | undefined,
+  sink: (j: number, row: Float32Array) => void,
+): void {
   assertImage(image);
   const { outWidth, outHeight } = grid;
   if (
@@ -235,7 +232,7 @@ export function resample(
   // Horizontal pass over only the source rows the vertical pass will read. Rows with
   // transparency are first composited over white into a float row; opaque rows are read as is.
   const rowStride = outWidth * 3;
-  // Every value of both buffers is written before it is read, so reused memory needs no clearing.
+  // Every value of the buffer is written before it is read, so reused memory needs no clearing.
   const tmpLength = (rowEnd - rowStart) * rowStride;
   const tmp = scratch ? scratch.rows(tmpLength) : new Float32Array(tmpLength);
   const composited = channels === 4 ? new Float32Array(width * 3) : undefined;
@@ -254,24 +251,20 @@ export function resample(
   }
 
   // Vertical pass: each output value sums its taps in a double, top to bottom, and is rounded
-  // to float32 once.
-  const out = scratch
-    ? scratch.output(outHeight * rowStride)
-    : new Float32Array(outHeight * rowStride);
+  // to float32 once (by the store into `row`).
+  const row = new Float32Array(rowStride);
   for (let j = 0; j < outHeight; j++) {
     const n = ys.count[j]!;
     const wBase = j * ys.maxTaps;
     const first = (ys.start[j]! - rowStart) * rowStride;
-    const dst = j * rowStride;
     if (n === 1) {
       const w0 = ys.weights[wBase]!;
-      for (let i = 0; i < rowStride; i++) out[dst + i] = 0 + tmp[first + i]! * w0;
+      for (let i = 0; i < rowStride; i++) row[i] = 0 + tmp[first + i]! * w0;
     } else if (n === 2) {
       const w0 = ys.weights[wBase]!;
       const w1 = ys.weights[wBase + 1]!;
       const r1 = first + rowStride;
-      for (let i = 0; i < rowStride; i++)
-        out[dst + i] = 0 + tmp[first + i]! * w0 + tmp[r1 + i]! * w1;
+      for (let i = 0; i < rowStride; i++) row[i] = 0 + tmp[first + i]! * w0 + tmp[r1 + i]! * w1;
     } else if (n === 3) {
       const w0 = ys.weights[wBase]!;
       const w1 = ys.weights[wBase + 1]!;
@@ -279,15 +272,80 @@ export function resample(
       const r1 = first + rowStride;
       const r2 = r1 + rowStride;
       for (let i = 0; i < rowStride; i++)
-        out[dst + i] = 0 + tmp[first + i]! * w0 + tmp[r1 + i]! * w1 + tmp[r2 + i]! * w2;
+        row[i] = 0 + tmp[first + i]! * w0 + tmp[r1 + i]! * w1 + tmp[r2 + i]! * w2;
     } else {
       for (let i = 0; i < rowStride; i++) {
         let acc = 0;
         for (let k = 0, src = first + i; k < n; k++, src += rowStride)
           acc += tmp[src]! * ys.weights[wBase + k]!;
-        out[dst + i] = acc;
+        row[i] = acc;
       }
     }
+    sink(j, row);
   }
+}
+
+/**
+ * Resamples `image` onto `grid`, returning RGB float32 values in [0, 255], row-major HWC.
+ * RGBA input is composited over white first, so transparent regions read as white paper.
+ *
+ * @example
+ * // halve a 448×448 image to 224×224
+ * const rgb = resample(img, { outWidth: 224, outHeight: 224, scaleX: 2, scaleY: 2, offsetX: 0, offsetY: 0 });
+ */
+export function resample(
+  image: RgbImage,
+  grid: SampleGrid,
+  scratch?: ResampleScratch,
+): Float32Array {
+  const rowStride = grid.outWidth * 3;
+  const length = grid.outHeight * rowStride;
+  let out: Float32Array | undefined;
+  resampleRows(image, grid, scratch, (j, row) => {
+    out ??= scratch ? scratch.output(length) : new Float32Array(length);
+    out.set(row, j * rowStride);
+  });
+  return out!;
+}
+
+/** Per-channel normalisation: ((v · rescaleFactor) − mean) / std. */
+export interface Normalization {
+  readonly rescaleFactor: number;
+  readonly image_mean: readonly number[];
+  readonly image_std: readonly number[];
+}
+
+/**
+ * `resample` and normalisation in one pass: writes ((v · rescaleFactor) − mean) / std per
+ * channel straight into planar NCHW `out` (a new array by default), with the same values as
+ * normalising `resample`'s result, without the intermediate image.
+ *
+ * @example
+ * const tensor = resampleNormalized(img, grid, manifest.preprocessing);
+ */
+export function resampleNormalized(
+  image: RgbImage,
+  grid: SampleGrid,
+  norm: Normalization,
+  out: Float32Array = new Float32Array(grid.outWidth * grid.outHeight * 3),
+  scratch?: ResampleScratch,
+): Float32Array {
+  const { outWidth: w, outHeight: h } = grid;
+  const plane = w * h;
+  if (out.length !== plane * 3)
+    throw new RangeError(`the output holds ${out.length} values, expected ${plane * 3}`);
+  const scale = norm.rescaleFactor;
+  const [m0, m1, m2] = norm.image_mean as [number, number, number];
+  const [s0, s1, s2] = norm.image_std as [number, number, number];
+  resampleRows(image, grid, scratch, (j, row) => {
+    const r = j * w;
+    const g = plane + r;
+    const b = 2 * plane + r;
+    for (let x = 0, i = 0; x < w; x++, i += 3) {
+      out[r + x] = (row[i]! * scale - m0) / s0;
+      out[g + x] = (row[i + 1]! * scale - m1) / s1;
+      out[b + x] = (row[i + 2]! * scale - m2) / s2;
+    }
+  });
   return out;
 }

@@ -5,6 +5,7 @@ import {
   createMessageBatch,
   getQueueResult,
   runDurableObjectAlarm,
+  SELF,
 } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -12,6 +13,7 @@ import { coordinatorOf } from '../../src/edge/jobs/service.js';
 import { handleJobsQueue } from '../../src/edge/jobs/queue-consumer.js';
 import { exportHeadOnnx } from '../../src/shared/head-onnx.js';
 import { headKeys } from '../../src/shared/heads.js';
+import { MISSING_IMAGE, datasetKeys } from '../../src/shared/datasets.js';
 import { seedBackbone } from './fixtures.js';
 import { backboneManifest, completionForm, seededWeights } from './heads-helpers.js';
 import {
@@ -120,6 +122,56 @@ describe('a fine-tune job', () => {
     const sent = exportHeadOnnx(seededWeights(1280, 2, 1), { producerVersion: 'test' });
     expect(new Uint8Array(await stored!.arrayBuffer())).toEqual(sent);
     expect(await env.MODELS.head(headKeys(finished.headId!).manifest)).not.toBeNull();
+  });
+
+  it('hands the held job its images in bulk: framed, in order, a missing one marked', async () => {
+    const { apiKey, tenantId } = await tenant();
+    const worker = await workerToken();
+    const datasetId = await dataset(tenantId);
+    // Three stored objects, one of 3 MB (streamed, not buffered), and one hash never stored.
+    const images = [new Uint8Array(3 * 1024 * 1024), new Uint8Array([1, 2, 3]), new Uint8Array(0)];
+    images[0]!.forEach((_, i, a) => (a[i] = (i * 31) % 251));
+    const hashes = images.map((_, i) =>
+      String(i + 1)
+        .repeat(64)
+        .slice(0, 64),
+    );
+    for (const [i, bytes] of images.entries())
+      await env.DATASETS.put(datasetKeys(datasetId).image(hashes[i]!), bytes);
+    const missing = 'f'.repeat(64);
+    const job = await submitted(apiKey, datasetId);
+    const grant = await leaseOne(worker, { waitSeconds: 2 });
+    expect(grant.jobId).toBe(job.id);
+
+    const asked = [hashes[1]!, missing, hashes[0]!, hashes[2]!];
+    const res = await SELF.fetch(`https://edge.test/internal/v1/jobs/${job.id}/dataset/images`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${worker}`,
+        'x-lease-token': grant.leaseToken,
+        'content-type': 'application/json',
+      },
+      body: JSON.stringify({ sha256: asked }),
+    });
+    expect(res.status).toBe(200);
+    const body = new Uint8Array(await res.arrayBuffer());
+    const view = new DataView(body.buffer);
+    const records: (Uint8Array | null)[] = [];
+    let at = 0;
+    while (at < body.byteLength) {
+      const length = view.getUint32(at);
+      at += 4;
+      if (length === MISSING_IMAGE) records.push(null);
+      else {
+        records.push(body.slice(at, at + length));
+        at += length;
+      }
+    }
+    expect(records).toHaveLength(4);
+    expect(records[0]).toEqual(images[1]);
+    expect(records[1]).toBeNull();
+    expect(records[2]).toEqual(images[0]);
+    expect(records[3]).toEqual(images[2]);
   });
 
   it('is registered once when the queue delivers its message twice', async () => {

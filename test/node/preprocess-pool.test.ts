@@ -1,6 +1,6 @@
-// The worker's preprocessing threads: real photos decoded and rendered on worker threads give the
-// same bytes as the main thread, recycled buffers are fully rewritten, a corrupt image fails only
-// itself, and a closed pool refuses work.
+// The worker's preprocessing threads: real photos decoded and rendered on worker threads into
+// shared slots give the same bytes as the main thread, a corrupt image fails only itself, and a
+// closed pool refuses work.
 import { readFile } from 'node:fs/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
@@ -39,39 +39,39 @@ function viewsOf(width: number, height: number, key: string): ViewRequest[] {
   ];
 }
 
+const VIEW_SIZE = 3 * 224 * 224;
+const sharedTargets = (n: number) => {
+  const all = new Float32Array(new SharedArrayBuffer(n * VIEW_SIZE * 4)).fill(Number.NaN);
+  return Array.from({ length: n }, (_, i) => all.subarray(i * VIEW_SIZE, (i + 1) * VIEW_SIZE));
+};
+
 describe('preprocessing threads', () => {
   const pool = createViewRenderer(2);
   const inline = createViewRenderer(0);
   afterAll(() => pool.close());
 
-  it('render real photos to the same bytes as the main thread, recycled buffers included', async () => {
+  it('render real photos into shared slots with the same bytes as the main thread', async () => {
     const files = await parityPhotos();
     const photos = await Promise.all(files.map((f) => readFile(f)));
     await pool.warm();
-    // Two rounds: the second renders into buffers handed back after the first (poisoned with NaN,
-    // so a value the thread failed to write would show).
-    for (let round = 0; round < 2; round++) {
-      const rendered = await Promise.all(
-        photos.map(async (bytes, i) => {
-          const image = decodeFile(new Uint8Array(bytes));
-          const views = viewsOf(image.width, image.height, `photo-${i}`);
-          const [threaded, reference] = await Promise.all([
-            pool.render(new Uint8Array(bytes), views),
-            inline.render(new Uint8Array(bytes), views),
-          ]);
-          expect(threaded.tensors).toHaveLength(views.length);
-          threaded.tensors.forEach((t, v) => expect(same(t, reference.tensors[v]!)).toBe(true));
-          // The centre crop is exactly what the edge computes for the same photo.
-          expect(same(threaded.tensors[0]!, preprocess(image, P))).toBe(true);
-          expect(threaded.ms).toBeGreaterThan(0);
-          return threaded.tensors;
-        }),
-      );
-      for (const tensors of rendered) {
-        for (const t of tensors) t.fill(Number.NaN);
-        pool.recycle(tensors);
-      }
-    }
+    await Promise.all(
+      photos.map(async (bytes, i) => {
+        const image = decodeFile(new Uint8Array(bytes));
+        const views = viewsOf(image.width, image.height, `photo-${i}`);
+        // Targets start as NaN: a value the thread failed to write would show.
+        const threaded = sharedTargets(views.length);
+        const reference = sharedTargets(views.length);
+        const [done] = await Promise.all([
+          pool.render(new Uint8Array(bytes), views, threaded),
+          inline.render(new Uint8Array(bytes), views, reference),
+        ]);
+        threaded.forEach((t, v) => expect(same(t, reference[v]!)).toBe(true));
+        expect(threaded.every((t) => t.every((x) => Number.isFinite(x)))).toBe(true);
+        // The centre crop is exactly what the edge computes for the same photo.
+        expect(same(threaded[0]!, preprocess(image, P))).toBe(true);
+        expect(done.ms).toBeGreaterThan(0);
+      }),
+    );
   });
 
   it('fails a corrupt image with ImageDecodeError and keeps serving the next one', async () => {
@@ -79,21 +79,33 @@ describe('preprocessing threads', () => {
     const bytes = new Uint8Array(await readFile(file!));
     const truncated = bytes.slice(0, 600);
     const views = [{ view: CENTRE_VIEW, preprocessing: P }];
-    await expect(pool.render(truncated, views)).rejects.toBeInstanceOf(ImageDecodeError);
-    await expect(pool.render(new Uint8Array([1, 2, 3, 4]), views)).rejects.toThrow(
-      /not|unsupported|recogni/i,
+    await expect(pool.render(truncated, views, sharedTargets(1))).rejects.toBeInstanceOf(
+      ImageDecodeError,
     );
+    // A whole header over a garbage Huffman table: the wasm decoder itself fails (a trap).
+    const badTable = bytes.slice();
+    const dht = badTable.findIndex((v, i) => v === 0xff && badTable[i + 1] === 0xc4);
+    badTable.fill(0xff, dht + 5, dht + 21);
+    await expect(pool.render(badTable, views, sharedTargets(1))).rejects.toThrow(/corrupt/);
+    await expect(
+      pool.render(new Uint8Array([1, 2, 3, 4]), views, sharedTargets(1)),
+    ).rejects.toThrow(/not|unsupported|recogni/i);
     const expected = preprocess(decodeFile(bytes), P);
-    const after = await pool.render(bytes, views);
-    expect(same(after.tensors[0]!, expected)).toBe(true);
+    const [target] = sharedTargets(1);
+    await pool.render(bytes, views, [target!]);
+    expect(same(target!, expected)).toBe(true);
     // The bytes moved to the thread rather than being copied.
     expect(bytes.byteLength).toBe(0);
   });
 
-  it('refuses work once closed', async () => {
+  it('refuses targets the threads cannot write, and work once closed', async () => {
+    const views = [{ view: CENTRE_VIEW, preprocessing: P }];
+    await expect(
+      pool.render(new Uint8Array(8), views, [new Float32Array(VIEW_SIZE)]),
+    ).rejects.toThrow(/SharedArrayBuffer/);
     const closing = createViewRenderer(1);
     await closing.warm();
     await closing.close();
-    await expect(closing.render(new Uint8Array(8), [])).rejects.toThrow(/closed/);
+    await expect(closing.render(new Uint8Array(8), [], [])).rejects.toThrow(/closed/);
   });
 });

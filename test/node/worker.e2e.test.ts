@@ -1,5 +1,6 @@
 // The GPU worker (on CPU here) against a real local edge: a job goes from upload to a trained
-// head in R2; heartbeats keep a long job's lease; a killed worker's job completes on the next one.
+// head in R2; heartbeats keep a long job's lease; an undecodable photo fails its job for good; a
+// killed worker's job completes on the next one.
 import { spawn } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -19,8 +20,25 @@ let stateDir: string;
 let cacheDir: string;
 let datasetId: string;
 
-/** A small real dataset: 12 training and 8 validation photos per class from hymenoptera. */
-async function smallZip(): Promise<Buffer> {
+/** A copy of a JPEG with its first Huffman table's code counts overwritten (undecodable). */
+function corruptHuffmanTable(jpeg: Buffer): Buffer {
+  const bad = Buffer.from(jpeg);
+  const dht = bad.findIndex((v, i) => v === 0xff && bad[i + 1] === 0xc4);
+  if (dht < 0) throw new Error('no Huffman table in this JPEG');
+  bad.fill(0xff, dht + 5, dht + 21);
+  return bad;
+}
+
+/** The first training bee photo (by name): the one the corrupt-image test breaks. */
+let firstBee: string;
+
+/**
+ * A small real dataset: 12 training and 8 validation photos per class from hymenoptera, each
+ * entry's bytes passed through `edit` (unchanged by default).
+ */
+async function smallZip(
+  edit: (name: string, data: Buffer) => Buffer = (_name, data) => data,
+): Promise<Buffer> {
   const entries = [];
   for (const [split, n] of [
     ['train', 12],
@@ -32,10 +50,11 @@ async function smallZip(): Promise<Buffer> {
         .filter((f) => f.endsWith('.jpg'))
         .sort()
         .slice(0, n);
+      if (split === 'train' && label === 'bees') firstBee = files[0]!;
       for (const f of files)
         entries.push({
           name: `${split}/${label}/${f}`,
-          data: await readFile(path.join(dir, f)),
+          data: edit(`${split}/${label}/${f}`, await readFile(path.join(dir, f))),
           method: 'store' as const,
         });
     }
@@ -166,6 +185,35 @@ describe('the worker', () => {
     const done = await job(submitted.id);
     expect(Date.now() - started).toBeGreaterThan(5_000);
     expect(done).toMatchObject({ status: 'succeeded', attempts: 1, lastError: null });
+  });
+
+  it('fails a job for good, naming the image, when a photo cannot be decoded', async () => {
+    // A real dataset with one training JPEG whose Huffman table is garbage: its header is
+    // whole (so the upload takes it), and the decoder on a preprocessing thread refuses it.
+    const zip = await smallZip((name, data) =>
+      name === `train/bees/${firstBee}` ? corruptHuffmanTable(data) : data,
+    );
+    const upload = await api<{ id: string }>('/v1/datasets', {
+      method: 'POST',
+      headers: { 'content-type': 'application/zip' },
+      body: new Uint8Array(zip),
+    });
+    expect(upload.status, JSON.stringify(upload.body)).toBe(201);
+    const res = await api<JobView>('/v1/fine-tunes', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ datasetId: upload.body.id, epochs: 2, maxAttempts: 3 }),
+    });
+    expect(res.status).toBe(201);
+    await runWorker({
+      leaseSeconds: 30,
+      until: async () => ['succeeded', 'failed'].includes((await job(res.body.id)).status),
+    });
+    const done = await job(res.body.id);
+    // Permanent: one attempt, not three.
+    expect(done).toMatchObject({ status: 'failed', attempts: 1 });
+    expect(done.lastError).toContain(`train/bees/${firstBee}`);
+    expect(done.lastError).toMatch(/cannot be decoded/);
   });
 
   it('completes a job on the next worker after the first one is killed mid-job', async () => {

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { ModelIdSchema } from '../../shared/api.js';
 import { backboneKeys } from '../../shared/backbones.js';
 import { concatBytes } from '../../shared/bytes.js';
-import { datasetKeys } from '../../shared/datasets.js';
+import { MAX_IMAGES_PER_REQUEST, MISSING_IMAGE, datasetKeys } from '../../shared/datasets.js';
 import { sha256Hex } from '../../shared/fingerprint.js';
 import {
   HeadEvaluationSchema,
@@ -36,6 +36,51 @@ const TokenBody = z.object({ leaseToken: z.uuid() });
 const FailBody = TokenBody.extend({ message: z.string().min(1).max(2000), retryable: z.boolean() });
 const ProgressBody = TokenBody.extend({ metrics: EpochMetricsSchema });
 const Sha256 = z.string().regex(/^[0-9a-f]{64}$/);
+const ImagesRequest = z
+  .object({
+    sha256: z
+      .array(Sha256)
+      .min(1)
+      .max(MAX_IMAGES_PER_REQUEST)
+      .refine((l) => new Set(l).size === l.length, 'list each image once'),
+  })
+  .strict();
+
+/**
+ * Streams `keys` as [4-byte big-endian length][bytes] records in order, `MISSING_IMAGE` as the
+ * length of an absent object. One R2 read is open at a time (plus the next, started early), so
+ * the isolate never holds more than two images however large the request.
+ */
+function streamImages(bucket: R2Bucket, keys: readonly string[]): ReadableStream<Uint8Array> {
+  const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
+  const header = (n: number) => {
+    const b = new Uint8Array(4);
+    new DataView(b.buffer).setUint32(0, n);
+    return b;
+  };
+  void (async () => {
+    const get = (key: string) => {
+      const pending = bucket.get(key);
+      pending.catch(() => undefined); // awaited in turn below; this only silences the early start
+      return pending;
+    };
+    let next = keys[0] === undefined ? undefined : get(keys[0]);
+    try {
+      for (let i = 0; i < keys.length; i++) {
+        const object = await next!;
+        next = i + 1 < keys.length ? get(keys[i + 1]!) : undefined;
+        const writer = writable.getWriter();
+        await writer.write(header(object ? object.size : MISSING_IMAGE));
+        writer.releaseLock();
+        if (object) await object.body.pipeTo(writable, { preventClose: true });
+      }
+      await writable.close();
+    } catch (err) {
+      await writable.abort(err).catch(() => undefined);
+    }
+  })();
+  return readable;
+}
 
 /** An optional JSON form field, validated; absent → undefined. */
 function parseOptionalJson<T extends z.ZodType>(
@@ -125,6 +170,19 @@ export const internalRoutes = new Hono<AppEnv>()
     if (!object)
       throw new ApiError('not_found', `image ${sha} is not in the job's dataset`, 'path.sha256');
     return new Response(object.body, { headers: { 'content-type': 'application/octet-stream' } });
+  })
+  .post('/jobs/:id/dataset/images', async (c) => {
+    const keys = datasetKeys(
+      await heldDatasetId(c.env, c.req.param('id'), c.req.header('x-lease-token')),
+    );
+    const { sha256 } = parseInput(ImagesRequest, await readJson(c.req.raw), 'body');
+    return new Response(
+      streamImages(
+        c.env.DATASETS,
+        sha256.map((sha) => keys.image(sha)),
+      ),
+      { headers: { 'content-type': 'application/octet-stream' } },
+    );
   })
   .post('/jobs/:id/complete', async (c) => {
     const jobId = c.req.param('id');

@@ -499,6 +499,66 @@ export const INTERNAL_CASES: HostileCase[] = [
   },
   {
     area: 'internal',
+    name: 'bulk image read without a lease token',
+    request: asWorker(
+      (w) => `/jobs/${w.running.id}/dataset/images`,
+      json((w) => ({ sha256: [w.imageOfB] })),
+    ),
+    code: 'invalid_request',
+    field: 'header.x-lease-token',
+  },
+  {
+    area: 'internal',
+    name: 'bulk image read with the stale token',
+    request: asWorker(
+      (w) => `/jobs/${w.running.id}/dataset/images`,
+      (w) => ({
+        headers: { 'x-lease-token': w.running.staleToken },
+        json: { sha256: [w.imageOfB] },
+      }),
+    ),
+    code: 'lease_conflict',
+    field: 'header.x-lease-token',
+  },
+  ...(
+    [
+      ['an empty list', () => ({ sha256: [] }), 'body.sha256'],
+      [
+        '65 hashes',
+        () => ({ sha256: Array.from({ length: 65 }, (_, i) => i.toString(16).padStart(64, '0')) }),
+        'body.sha256',
+      ],
+      ['a hash twice', (w: World) => ({ sha256: [w.imageOfB, w.imageOfB] }), 'body.sha256'],
+      [
+        'a traversal path for a hash',
+        (w: World) => ({ sha256: [`../../${w.datasetB}/manifest.json`] }),
+        'body.sha256.0',
+      ],
+      ['an unknown field', (w: World) => ({ sha256: [w.imageOfB], prefix: 'datasets/' }), 'body'],
+      ['a list that is a string', (w: World) => ({ sha256: w.imageOfB }), 'body.sha256'],
+    ] as const
+  ).map(([what, body, field]): HostileCase => ({
+    area: 'internal',
+    name: `bulk image read with ${what}`,
+    request: asWorker(
+      (w) => `/jobs/${w.running.id}/dataset/images`,
+      (w) => ({ headers: { 'x-lease-token': w.running.token }, json: body(w) }),
+    ),
+    code: 'invalid_request',
+    field,
+  })),
+  {
+    area: 'internal',
+    name: 'bulk image read whose body is not JSON',
+    request: asWorker(
+      (w) => `/jobs/${w.running.id}/dataset/images`,
+      (w) => ({ headers: { 'x-lease-token': w.running.token }, rawJson: '{"sha256":[' }),
+    ),
+    code: 'invalid_request',
+    field: 'body',
+  },
+  {
+    area: 'internal',
     name: 'backbone id that is a traversal path',
     request: asWorker(() => `/backbones/${encodeURIComponent('../heads')}/manifest.json`),
     code: 'invalid_request',
