@@ -431,21 +431,10 @@ export async function runJob(
   );
 
   const trainStart = performance.now();
-  // Progress goes out in the background, in order: training does not wait a round trip to the
-  // edge per epoch. A failed report (a lost lease) stops training at the next epoch, and every
-  // report has arrived before the job completes.
-  let reports: Promise<void> = Promise.resolve();
-  let reportFailure: Error | undefined;
-  const reportEpoch = (epoch: EpochResult): Promise<void> => {
-    if (reportFailure) return Promise.reject(reportFailure);
-    if (signal.aborted) return Promise.reject(new JobCanceledError('the job was canceled'));
+  const reportEpoch = async (epoch: EpochResult) => {
+    if (signal.aborted) throw new JobCanceledError('the job was canceled');
     const { valSet: _valSet, ...metrics } = epoch;
-    reports = reports
-      .then(() => onEpoch({ ...metrics, epochs: spec.epochs }))
-      .catch((err: unknown) => {
-        reportFailure ??= err instanceof Error ? err : new Error(String(err));
-      });
-    return Promise.resolve();
+    await onEpoch({ ...metrics, epochs: spec.epochs });
   };
   const docString = `head for ${spec.backbone} on ${dataset.id}`;
   let trained: {
@@ -558,9 +547,6 @@ export async function runJob(
     timings: { ...timings },
   };
   ctx.log(`job ${grant.jobId}: uploading head (${onnx.byteLength} bytes)`);
-  await reports;
-  if (reportFailure) throw reportFailure;
-  if (signal.aborted) throw new JobCanceledError('the job was canceled');
   const done = await ctx.edge.complete(grant.jobId, grant.leaseToken, manifest, onnx, predictions);
   const headId = typeof done.headId === 'string' ? done.headId : '';
   return {
