@@ -140,11 +140,6 @@ export class EdgeClient {
     return (await this.request(`/jobs/${jobId}/dataset`, { leaseToken })).json();
   }
 
-  async datasetImage(jobId: string, leaseToken: string, sha256: string): Promise<Uint8Array> {
-    const res = await this.request(`/jobs/${jobId}/dataset/images/${sha256}`, { leaseToken });
-    return new Uint8Array(await res.arrayBuffer());
-  }
-
   /**
    * Several images of the held job's dataset in one request, in the order asked; null for one
    * the dataset no longer has. At most 64 per call.

@@ -152,17 +152,19 @@ async function embedAll(
     crop: modePreprocessing(preprocessing, 'crop'),
     squash: modePreprocessing(preprocessing, 'squash'),
   };
-  const work: { slot: Slot; view: number }[] = [];
+  // The views each image still needs (those the cache does not have), in dataset order.
+  const missing = new Map<Slot, number[]>();
   for (const slot of slots) {
     for (const [i, view] of slot.views.entries()) {
       const hit = await cache.get(slot.image.sha256, view.key);
       if (hit) slot.embeddings[i] = hit;
-      else work.push({ slot, view: i });
+      else if (missing.has(slot)) missing.get(slot)!.push(i);
+      else missing.set(slot, [i]);
     }
   }
   timings.cachedEmbeddings = cache.hits;
-  timings.embeddings = work.length;
-  const toFetch = [...new Set(work.map((w) => w.slot))];
+  timings.embeddings = [...missing.values()].reduce((n, views) => n + views.length, 0);
+  const toFetch = [...missing.keys()];
   // Images come in chunks (one request each), a couple of chunks ahead of the decoding.
   const chunks: Slot[][] = [];
   for (let i = 0, bytes = 0; i < toFetch.length; i++) {
@@ -198,9 +200,7 @@ async function embedAll(
             chunk.map((slot, i) => {
               const bytes = images[i];
               if (!bytes)
-                throw new PermanentJobError(
-                  `image ${slot.image.path} (${slot.image.sha256.slice(0, 12)}…) is no longer in the dataset`,
-                );
+                throw new PermanentJobError(`${imageName(slot)} is no longer in the dataset`);
               return [slot, bytes];
             }),
           );
@@ -235,10 +235,10 @@ async function embedAll(
   /** Renders one image's views into their slots; never rejects (the first failure is kept). */
   const renderSlot = async (slot: Slot, bytes: Uint8Array): Promise<void> => {
     try {
-      const todo = work.filter((w) => w.slot === slot);
-      const placements = await assembler.placeAll(todo.map((w) => ({ slot, view: w.view })));
-      const requests = todo.map((w) => {
-        const { view, mode } = slot.views[w.view]!;
+      const todo = missing.get(slot)!;
+      const placements = await assembler.placeAll(todo.map((view) => ({ slot, view })));
+      const requests = todo.map((i) => {
+        const { view, mode } = slot.views[i]!;
         return { view, preprocessing: byMode[mode] };
       });
       const { ms } = await renderer.render(
@@ -251,9 +251,7 @@ async function embedAll(
     } catch (err) {
       failure ??=
         err instanceof ImageDecodeError
-          ? new PermanentJobError(
-              `image ${slot.image.path} (${slot.image.sha256.slice(0, 12)}…) cannot be decoded: ${err.message}`,
-            )
+          ? new PermanentJobError(`${imageName(slot)} cannot be decoded: ${err.message}`)
           : err instanceof Error
             ? err
             : new Error(String(err));
@@ -286,6 +284,9 @@ async function embedAll(
   if (failure !== undefined) throw failure;
   await assembler.finish();
 }
+
+/** How errors name an image: its path in the archive and the start of its hash. */
+const imageName = (slot: Slot) => `image ${slot.image.path} (${slot.image.sha256.slice(0, 12)}…)`;
 
 function embeddingSet(
   slots: Slot[],

@@ -80,18 +80,24 @@ describe('BatchAssembler', () => {
   });
 });
 
+/** An assembler of 2 buffers × 2 one-value slots recording what ran, each run taking `ms`. */
+function recording(ms: number) {
+  const ran: number[] = [];
+  const assembler = new BatchAssembler<number>({
+    batchSize: 2,
+    viewSize: 1,
+    buffers: 2,
+    run: async (_t, items) => {
+      if (ms > 0) await new Promise((r) => setTimeout(r, ms));
+      ran.push(...items);
+    },
+  });
+  return { ran, assembler };
+}
+
 describe('BatchAssembler under concurrent callers', () => {
   it('never loses a batch when several callers wait for a buffer at once', async () => {
-    const ran: number[] = [];
-    const assembler = new BatchAssembler<number>({
-      batchSize: 2,
-      viewSize: 1,
-      buffers: 2,
-      run: async (_t, items) => {
-        await new Promise((r) => setTimeout(r, 2));
-        ran.push(...items);
-      },
-    });
+    const { ran, assembler } = recording(2);
     // 40 callers, each placing a group of two items concurrently and writing them a little later,
     // as the worker's images do: every item must run exactly once, and finish() must return.
     await Promise.all(
@@ -109,16 +115,7 @@ describe('BatchAssembler under concurrent callers', () => {
 
 describe('BatchAssembler with groups larger than its buffers hold', () => {
   it('gives a group spanning every buffer a new one instead of waiting on itself', async () => {
-    const ran: number[] = [];
-    const assembler = new BatchAssembler<number>({
-      batchSize: 2,
-      viewSize: 1,
-      buffers: 2,
-      run: (_t, items) => {
-        ran.push(...items);
-        return Promise.resolve();
-      },
-    });
+    const { ran, assembler } = recording(0);
     // One image with 7 views needs 4 batches of 2; with 2 buffers it would wait for itself.
     const placements = await assembler.placeAll([0, 1, 2, 3, 4, 5, 6]);
     for (const p of placements) p.done();
