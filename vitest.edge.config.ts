@@ -40,6 +40,8 @@ export default defineConfig({
         // Applied to the local D1 by test/edge/setup.ts before each test file.
         bindings: {
           TEST_MIGRATIONS: await readD1Migrations(path.resolve(import.meta.dirname, 'migrations')),
+          // Short heartbeats, so a test can watch a silent job's stream for a second and see several.
+          EVENTS_HEARTBEAT_SECONDS: '0.2',
         },
       },
     })),

@@ -20,6 +20,8 @@ export interface Env {
   readonly DEFAULT_EMBEDDER?: string;
   /** CSP frame-ancestors of the /embed pages (default `*`: any site may embed them). */
   readonly EMBED_FRAME_ANCESTORS?: string;
+  /** Seconds between heartbeat comments on an idle job event stream (default 15). */
+  readonly EVENTS_HEARTBEAT_SECONDS?: string;
   /** "true" enables GET /internal/diagnostics/memory (benchmarks); off by default. */
   readonly DIAGNOSTICS?: string;
 }

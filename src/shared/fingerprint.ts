@@ -1,5 +1,5 @@
 // Weights fingerprint: identifies a model by its tensors, not by how its files were sharded.
-import { concatBytes } from './bytes.js';
+import { concatBytes, toHex } from './bytes.js';
 
 /** One named weight tensor, its bytes little-endian as stored by TF.js and ONNX. */
 export interface NamedTensorBytes {
@@ -17,7 +17,7 @@ export async function sha256Hex(data: Uint8Array): Promise<string> {
       ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
       : new Uint8Array(data);
   const digest = await crypto.subtle.digest('SHA-256', view);
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
+  return toHex(new Uint8Array(digest));
 }
 
 /**

@@ -44,6 +44,12 @@ export const HeadManifestSchema = z.looseObject({
 });
 export type HeadManifest = z.infer<typeof HeadManifestSchema>;
 
+/**
+ * Largest completion upload a worker may send: the head, its manifest and evaluation (a
+ * 1000-class head on a 1280-d embedding is about 5 MB; fine-tuned tails are larger).
+ */
+export const MAX_HEAD_BYTES = 64 * 1024 * 1024;
+
 /** Most validation images whose predictions are kept with a head. */
 export const MAX_EVALUATION_IMAGES = 20_000;
 

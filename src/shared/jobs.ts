@@ -212,6 +212,17 @@ export const EpochMetricsSchema = z
   .strict();
 export type EpochMetrics = z.infer<typeof EpochMetricsSchema>;
 
+/**
+ * One `event: epoch` of a job's event stream: an epoch's metrics, which attempt trained it, and
+ * its number in the job's epoch log (`seq`, also the event's id: send it back as Last-Event-ID
+ * to resume after it). Every epoch of every attempt is logged once, in order.
+ */
+export const JobEpochEventSchema = EpochMetricsSchema.extend({
+  seq: z.number().int().min(1),
+  attempt: z.number().int().min(1),
+}).strict();
+export type JobEpochEvent = z.infer<typeof JobEpochEventSchema>;
+
 /** A JSON value (what job metrics may hold). */
 export type JsonValue =
   string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };

@@ -2,6 +2,7 @@
 // tenant isolation, and refusals that leave nothing behind.
 import { env } from 'cloudflare:workers';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { sha256Hex } from '../../src/shared/fingerprint.js';
 import { fixtureBytes } from './fixtures.js';
 import { listKeys } from './datasets-helpers.js';
 import { asJob, call, freshState, problemOf, tenant } from './jobs-helpers.js';
@@ -69,7 +70,7 @@ describe('POST /v1/datasets', () => {
     ).toBe(0);
   });
 
-  it('refuses what is not a zip, and a body without a length', async () => {
+  it('refuses what is not a zip, streamed or not', async () => {
     const { apiKey } = await tenant();
     expect(problemOf(await upload(apiKey, 'not-a-zip.zip')).code).toBe('invalid_archive');
     const wrongType = await call('/v1/datasets', {
@@ -92,10 +93,7 @@ describe('POST /v1/datasets', () => {
       body: stream,
       headers: { 'content-type': 'application/zip' },
     });
-    expect(problemOf(noLength)).toMatchObject({
-      code: 'invalid_request',
-      field: 'header.content-length',
-    });
+    expect(problemOf(noLength)).toMatchObject({ code: 'invalid_archive', field: 'archive' });
     expect(await listKeys()).toEqual([]);
   });
 
@@ -160,6 +158,139 @@ describe('a stored dataset', () => {
     expect(problemOf(await call('/v1/datasets/..%2Fescape', { key: apiKey }))).toMatchObject({
       code: 'invalid_request',
       field: 'path.id',
+    });
+  });
+});
+
+/** A body with no Content-Length: the bytes in chunks of `chunk`, as a streaming client sends them. */
+function chunked(bytes: Uint8Array, chunk = 3 * 1024 * 1024 + 17): ReadableStream<Uint8Array> {
+  let at = 0;
+  return new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (at >= bytes.length) return controller.close();
+      controller.enqueue(bytes.slice(at, at + chunk));
+      at += chunk;
+    },
+  });
+}
+
+const datasetRows = async () =>
+  (await env.DB.prepare('SELECT COUNT(*) AS n FROM datasets').first<{ n: number }>())!.n;
+
+describe('POST /v1/datasets, streamed and retried', () => {
+  it('takes an archive streamed without a Content-Length (stored in parts) like a declared one', async () => {
+    const { apiKey } = await tenant();
+    const zip = await fixtureBytes('datasets/hymenoptera.zip');
+    const streamed = await call('/v1/datasets', {
+      key: apiKey,
+      body: chunked(zip),
+      headers: { 'content-type': 'application/zip' },
+    });
+    expect(streamed.status, JSON.stringify(streamed.body).slice(0, 300)).toBe(201);
+    const report = streamed.body as Report;
+    expect(report.imageCount).toEqual({ train: 244, val: 153 });
+    // The stored archive is the upload, byte for byte, however it arrived.
+    const stored = await env.DATASETS.get(`datasets/${report.id}/archive.zip`);
+    expect(stored!.size).toBe(zip.byteLength);
+    expect(await sha256Hex(new Uint8Array(await stored!.arrayBuffer()))).toBe(await sha256Hex(zip));
+  });
+
+  it('answers a replay with the same key and bytes with the first dataset, once', async () => {
+    const { apiKey } = await tenant();
+    const headers = { 'content-type': 'application/zip', 'idempotency-key': 'nightly-42' };
+    const body = await fixtureBytes('datasets/noval.zip');
+    const first = await call('/v1/datasets?name=first', { key: apiKey, body, headers });
+    expect(first.status).toBe(201);
+    const replay = await call('/v1/datasets?name=second', { key: apiKey, body, headers });
+    expect(replay.status).toBe(200);
+    expect(replay.headers.get('idempotent-replayed')).toBe('true');
+    expect(replay.body).toEqual(first.body);
+    // Streamed the second time: still the same bytes, still the same dataset.
+    const streamed = await call('/v1/datasets', {
+      key: apiKey,
+      body: chunked(body, 1000),
+      headers,
+    });
+    expect((streamed.body as Report).id).toBe((first.body as Report).id);
+    expect(await datasetRows()).toBe(1);
+  });
+
+  it('refuses the same key with other bytes (409), and lets another tenant use it', async () => {
+    const a = await tenant('a');
+    const b = await tenant('b');
+    const headers = { 'content-type': 'application/zip', 'idempotency-key': 'k-1' };
+    const noval = await fixtureBytes('datasets/noval.zip');
+    expect((await call('/v1/datasets', { key: a.apiKey, body: noval, headers })).status).toBe(201);
+    const keysBefore = await listKeys();
+    const other = await call('/v1/datasets', {
+      key: a.apiKey,
+      body: await fixtureBytes('datasets/hymenoptera.zip'),
+      headers,
+    });
+    expect(other.status).toBe(409);
+    expect(problemOf(other)).toMatchObject({
+      code: 'idempotency_conflict',
+      field: 'header.idempotency-key',
+    });
+    expect(await listKeys()).toEqual(keysBefore);
+    // Keys belong to a tenant.
+    expect((await call('/v1/datasets', { key: b.apiKey, body: noval, headers })).status).toBe(201);
+    expect(await datasetRows()).toBe(2);
+  });
+
+  it('makes one dataset of concurrent uploads with one key; the others are told to retry', async () => {
+    const { apiKey } = await tenant();
+    const headers = { 'content-type': 'application/zip', 'idempotency-key': 'same-time' };
+    const body = await fixtureBytes('datasets/noval.zip');
+    const answers = await Promise.all(
+      Array.from({ length: 4 }, () => call('/v1/datasets', { key: apiKey, body, headers })),
+    );
+    const created = answers.filter((a) => a.status === 201);
+    expect(created).toHaveLength(1);
+    for (const other of answers.filter((a) => a.status !== 201)) {
+      if (other.status === 200) {
+        expect((other.body as Report).id).toBe((created[0]!.body as Report).id);
+      } else {
+        expect(other.status).toBe(409);
+        expect(problemOf(other).code).toBe('idempotency_in_progress');
+        expect(Number(other.headers.get('retry-after'))).toBeGreaterThan(0);
+      }
+    }
+    expect(await datasetRows()).toBe(1);
+    // Once it is done, a retry gets the dataset.
+    const retried = await call('/v1/datasets', { key: apiKey, body, headers });
+    expect(retried.status).toBe(200);
+    expect((retried.body as Report).id).toBe((created[0]!.body as Report).id);
+  });
+
+  it('frees the key of a refused upload, so a corrected retry goes through', async () => {
+    const { apiKey } = await tenant();
+    const headers = { 'content-type': 'application/zip', 'idempotency-key': 'fix-and-retry' };
+    const bad = await call('/v1/datasets', {
+      key: apiKey,
+      body: await fixtureBytes('datasets/bomb.zip'),
+      headers,
+    });
+    expect(bad.status).toBe(413);
+    expect(await datasetRows()).toBe(0);
+    const good = await call('/v1/datasets', {
+      key: apiKey,
+      body: await fixtureBytes('datasets/noval.zip'),
+      headers,
+    });
+    expect(good.status).toBe(201);
+  });
+
+  it('names a malformed key', async () => {
+    const { apiKey } = await tenant();
+    const res = await call('/v1/datasets', {
+      key: apiKey,
+      body: await fixtureBytes('datasets/noval.zip'),
+      headers: { 'content-type': 'application/zip', 'idempotency-key': 'has space' },
+    });
+    expect(problemOf(res)).toMatchObject({
+      code: 'invalid_request',
+      field: 'header.idempotency-key',
     });
   });
 });

@@ -8,7 +8,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { JobView } from '../../src/shared/jobs.js';
+import type { JobEpochEvent, JobView } from '../../src/shared/jobs.js';
 import type { HeadEvaluation } from '../../src/shared/heads.js';
 import { DATASETS_DIR, TEST_CACHE } from '../support/paths.js';
 import { tempDir } from '../support/temp.js';
@@ -62,13 +62,14 @@ async function api<T>(route: string, init: RequestInit = {}): Promise<{ status: 
   return { status: res.status, body: (text ? JSON.parse(text) : null) as T };
 }
 
-/** Follows GET /v1/fine-tunes/{id}/events until the `end` event; returns the job events. */
-async function followEvents(jobId: string): Promise<JobView[]> {
+/** Follows GET /v1/fine-tunes/{id}/events until the `end` event. */
+async function followEvents(jobId: string): Promise<{ jobs: JobView[]; epochs: JobEpochEvent[] }> {
   const res = await fetch(`${local.url}/v1/fine-tunes/${jobId}/events`, {
     headers: { authorization: `Bearer ${local.apiKey}`, accept: 'text/event-stream' },
   });
   expect(res.headers.get('content-type')).toContain('text/event-stream');
   const jobs: JobView[] = [];
+  const epochs: JobEpochEvent[] = [];
   const decoder = new TextDecoder();
   let buffer = '';
   const reader = res.body!.getReader();
@@ -87,9 +88,14 @@ async function followEvents(jobId: string): Promise<JobView[]> {
         .map((l) => l.slice(6))
         .join('\n');
       if (event === 'job') jobs.push(JSON.parse(data) as JobView);
+      if (event === 'epoch') {
+        const epoch = JSON.parse(data) as JobEpochEvent;
+        expect(/^id: (.*)$/m.exec(block)?.[1]).toBe(String(epoch.seq));
+        epochs.push(epoch);
+      }
       if (event === 'end') {
         await reader.cancel();
-        return jobs;
+        return { jobs, epochs };
       }
     }
   }
@@ -156,7 +162,10 @@ beforeAll(async () => {
   const dir = await tempDir('system');
   localFile = path.join(dir, 'local.json');
   const port = await freePort();
-  system = spawn(process.execPath, ['--import', 'tsx', 'scripts/start.ts'], {
+  // As a terminal runs it: `npm start` leading its own process group, so Ctrl-C can be sent to
+  // the whole group (npm, the shell, node) the way a terminal sends it.
+  system = spawn('npm', ['start', '--silent'], {
+    detached: true,
     env: {
       ...process.env,
       HEADSTART_PORT: String(port),
@@ -176,18 +185,65 @@ beforeAll(async () => {
   );
 }, 200_000);
 
+/** Ctrl-C as a terminal sends it: SIGINT to every process of the foreground group. */
+function ctrlC(): void {
+  process.kill(-system.pid!, 'SIGINT');
+}
+
 afterAll(async () => {
-  if (system && system.exitCode === null) {
-    system.kill('SIGINT');
+  if (system && system.exitCode === null && system.signalCode === null) {
+    ctrlC();
     await new Promise((r) => system.once('exit', r));
   }
 });
 
-describe('the whole system, as npm start runs it', () => {
-  let headA: string;
-  let headB: string;
-  let images: Awaited<ReturnType<typeof valImages>>;
+/** A job followed to its end: what its event stream carried. */
+interface Followed {
+  job: JobView;
+  jobs: JobView[];
+  epochs: JobEpochEvent[];
+}
 
+async function train(spec: Record<string, unknown>): Promise<Followed> {
+  const job = await submit(spec);
+  const { jobs, epochs } = await followEvents(job.id);
+  const last = jobs.at(-1)!;
+  if (last.status !== 'succeeded')
+    throw new Error(`job ${job.id} ended ${last.status}: ${last.lastError}\n${output.join('')}`);
+  return { job: last, jobs, epochs };
+}
+
+// Shared, lazily built fixtures: each test awaits what it needs, so a failure to train is
+// reported as that failure by every test that needed the head, not as an undefined further on.
+let datasetPromise: Promise<{ id: string; imageCount: { val: number } }> | undefined;
+let firstPromise: Promise<Followed> | undefined;
+let secondPromise: Promise<Followed> | undefined;
+
+const uploaded = () =>
+  (datasetPromise ??= (async () => {
+    const zip = await readFile(path.join(TEST_CACHE, 'datasets', 'hymenoptera.zip'));
+    const upload = await api<{ id: string; classes: string[]; imageCount: { val: number } }>(
+      '/v1/datasets',
+      { method: 'POST', headers: { 'content-type': 'application/zip' }, body: zip },
+    );
+    if (upload.status !== 201) throw new Error(`upload: ${JSON.stringify(upload.body)}`);
+    expect(upload.body.classes).toEqual(['ants', 'bees']);
+    return upload.body;
+  })());
+const firstHead = () =>
+  (firstPromise ??= uploaded().then((dataset) => train({ datasetId: dataset.id })));
+// A second head on the same data and input mode: cached embeddings, a different learning rate.
+const secondHead = () =>
+  (secondPromise ??= firstHead().then((first) =>
+    train({
+      datasetId: first.job.datasetId,
+      optimizer: { lr: 1e-3 },
+      inputMode: first.job.metrics!.inputMode,
+      epochs: 10,
+    }),
+  ));
+
+describe('the whole system, as npm start runs it', () => {
   it('prints and writes the URL, docs URL and a working key', () => {
     expect(local.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(local.docsUrl).toBe(`${local.url}/docs`);
@@ -197,31 +253,28 @@ describe('the whole system, as npm start runs it', () => {
     expect(printed).toContain(local.apiKey);
   });
 
-  it('fine-tunes hymenoptera and classifies its validation set at the edge like the worker did', async () => {
-    const zip = await readFile(path.join(TEST_CACHE, 'datasets', 'hymenoptera.zip'));
-    const upload = await api<{ id: string; classes: string[]; imageCount: { val: number } }>(
-      '/v1/datasets',
-      { method: 'POST', headers: { 'content-type': 'application/zip' }, body: zip },
-    );
-    expect(upload.status, JSON.stringify(upload.body)).toBe(201);
-    expect(upload.body.classes).toEqual(['ants', 'bees']);
-    const datasetId = upload.body.id;
+  it('fine-tunes hymenoptera, streaming every epoch of the attempt once, numbered', async () => {
+    const { job, epochs } = await firstHead();
+    const epochsRun = Number(job.metrics!.epochsRun);
+    expect(job.history).toHaveLength(epochsRun);
+    // The attempt that succeeded: each of its epochs once, in order, whatever the machine's speed.
+    const final = epochs.filter((e) => e.attempt === job.attempts);
+    expect(final.map((e) => e.epoch)).toEqual(Array.from({ length: epochsRun }, (_, i) => i + 1));
+    expect(final.map((e) => e.valAccuracy)).toEqual(job.history.map((h) => h.valAccuracy));
+    const seqs = epochs.map((e) => e.seq);
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+    expect(new Set(seqs).size).toBe(seqs.length);
+    expect(Number(job.metrics!.valAccuracy)).toBeGreaterThan(0.85);
+  }, 600_000);
 
-    const job = await submit({ datasetId });
-    const events = await followEvents(job.id);
-    const last = events.at(-1)!;
-    expect(last.status, `${last.lastError}\n${output.join('')}`).toBe('succeeded');
-    // Progress arrived epoch by epoch while it trained.
-    const epochsSeen = new Set(events.map((e) => e.history.length));
-    expect(epochsSeen.size).toBeGreaterThan(2);
-    headA = last.headId!;
-    const reported = Number(last.metrics!.valAccuracy);
-    expect(reported).toBeGreaterThan(0.85);
-
+  it('classifies the validation set at the edge as the worker did', async () => {
+    const { job } = await firstHead();
+    const headA = job.headId!;
+    const reported = Number(job.metrics!.valAccuracy);
     const evaluation = (await api<HeadEvaluation>(`/v1/heads/${headA}/evaluation`)).body;
-    images = await valImages();
+    const images = await valImages();
     expect(evaluation.images).toHaveLength(images.length);
-    expect(upload.body.imageCount.val).toBe(images.length);
+    expect((await uploaded()).imageCount.val).toBe(images.length);
     const bySha = new Map(evaluation.images.map((e) => [e.sha256, e]));
     const answers = await classifyAll(images, headA);
     let correct = 0;
@@ -242,22 +295,13 @@ describe('the whole system, as npm start runs it', () => {
     );
     expect(Math.abs(correct - Math.round(reported * images.length))).toBeLessThanOrEqual(1);
     expect(worst).toBeLessThan(1e-3);
-
-    // A second head on the same data and input mode: cached embeddings, a different learning rate.
-    const second = await submit({
-      datasetId,
-      optimizer: { lr: 1e-3 },
-      inputMode: last.metrics!.inputMode,
-      epochs: 10,
-    });
-    const secondEvents = await followEvents(second.id);
-    expect(secondEvents.at(-1)!.status).toBe('succeeded');
-    headB = secondEvents.at(-1)!.headId!;
-    expect(headB).not.toBe(headA);
   }, 600_000);
 
   it('answers both heads from one backbone pass, follows a moved alias, and 404s a deleted head', async () => {
-    const photo = images.find((i) => i.label === 'bees')!.bytes;
+    const headA = (await firstHead()).job.headId!;
+    const headB = (await secondHead()).job.headId!;
+    expect(headB).not.toBe(headA);
+    const photo = (await valImages()).find((i) => i.label === 'bees')!.bytes;
     const classify = (model: string) =>
       api<Predictions & { backbonePasses: number; results?: Predictions[] }>(
         `/v1/classify?model=${model}&topK=2`,
@@ -289,12 +333,29 @@ describe('the whole system, as npm start runs it', () => {
     const gone = await classify(headB);
     expect(gone.status).toBe(404);
     expect((await classify('production')).body.head!.id).toBe(headA);
-  }, 120_000);
+  }, 600_000);
 
-  it('stops everything it started on Ctrl-C', async () => {
-    system.kill('SIGINT');
-    const code = await new Promise<number | null>((r) => system.once('exit', r));
-    expect(code).toBe(0);
+  it('stops everything it started on Ctrl-C, with a job running', async () => {
+    // A job that must compute fresh embeddings (another seed, more views), caught while it runs.
+    const running = await submit({
+      datasetId: (await uploaded()).id,
+      seed: 7,
+      augmentation: { preset: 'lesson', views: 3 },
+    });
+    await waitFor(
+      'the job to start',
+      async () =>
+        (await api<JobView>(`/v1/fine-tunes/${running.id}`)).body.status === 'running'
+          ? true
+          : undefined,
+      120_000,
+    );
+    const exited = new Promise<string>((r) =>
+      system.once('exit', (code, signal) => r(signal ?? `code ${code}`)),
+    );
+    ctrlC();
+    // npm re-raises the signal its script stopped on, as shells expect of a Ctrl-C.
+    expect(['code 0', 'SIGINT']).toContain(await exited);
     await expect(fetch(`${local.url}/healthz`)).rejects.toThrow();
     // No process started for this run (they all carry its state directory or local file) is left.
     const leftovers: string[] = [];
@@ -306,5 +367,12 @@ describe('the whole system, as npm start runs it', () => {
         leftovers.push(`${pid}: ${cmdline.replaceAll('\0', ' ')}`);
     }
     expect(leftovers).toEqual([]);
-  }, 60_000);
+    // The port is free again: something can listen on it.
+    const port = Number(new URL(local.url).port);
+    await new Promise<void>((resolve, reject) => {
+      const server = createServer();
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', () => server.close(() => resolve()));
+    });
+  }, 120_000);
 });

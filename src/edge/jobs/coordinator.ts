@@ -12,6 +12,7 @@ import {
   type JsonValue,
   type EpochMetrics,
   type FineTuneSpec,
+  type JobEpochEvent,
   type JobStatus,
   type JobView,
   type LeaseGrant,
@@ -25,6 +26,25 @@ export const LEASE_SECONDS = 60;
 export const MAX_LEASE_SECONDS = 600;
 /** Longest a lease request may wait for work. */
 export const MAX_LEASE_WAIT_SECONDS = 25;
+/** Longest a watch (an event stream waiting for news of a job) may wait in one call. */
+export const MAX_WATCH_MS = 30_000;
+/** Epoch events handed out per watch call; a stream asks again for the rest. */
+const WATCH_EPOCHS_PER_CALL = 500;
+
+/** What a watcher of a job hears: the job now, and the epochs logged after the seq it knew. */
+export interface JobWatch {
+  readonly job: JobView;
+  readonly epochs: readonly JobEpochEvent[];
+  /** More epochs are logged than this call handed out. */
+  readonly more: boolean;
+}
+
+/**
+ * The part of a job whose change is news to a watcher besides its epochs: status, attempt,
+ * cancellation and error.
+ */
+export const watchState = (job: JobView): string =>
+  JSON.stringify([job.status, job.attempts, job.cancelRequested, job.lastError, job.headId]);
 
 export type CoordinatorError = {
   ok: false;
@@ -121,6 +141,8 @@ export class JobCoordinator extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   /** Lease requests waiting for work (long poll). */
   private readonly waiters = new Set<() => void>();
+  /** Event streams waiting for news of a job (long poll), by job id. */
+  private readonly watchers = new Map<string, Set<() => void>>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -133,6 +155,11 @@ export class JobCoordinator extends DurableObject<Env> {
       metrics_json TEXT, last_error TEXT, head_id TEXT, created_at INTEGER NOT NULL,
       updated_at INTEGER NOT NULL, started_at INTEGER, finished_at INTEGER, queued_at INTEGER NOT NULL)`);
     this.sql.exec('CREATE INDEX IF NOT EXISTS jobs_queue ON jobs(status, queued_at)');
+    // Every epoch any attempt reported, numbered per job: what event streams replay and resume
+    // from (Last-Event-ID is the seq), so a watcher sees each epoch once however fast they come.
+    this.sql.exec(`CREATE TABLE IF NOT EXISTS job_epochs (
+      job_id TEXT NOT NULL, seq INTEGER NOT NULL, attempt INTEGER NOT NULL, epoch INTEGER NOT NULL,
+      metrics_json TEXT NOT NULL, PRIMARY KEY (job_id, seq), UNIQUE (job_id, attempt, epoch))`);
     this.sql.exec('CREATE INDEX IF NOT EXISTS jobs_tenant ON jobs(tenant_id, created_at)');
     // Heads and aliases live beside the jobs that made them, so completing a job registers its
     // head atomically and deleting a head cannot leave an alias pointing at nothing.
@@ -152,6 +179,11 @@ export class JobCoordinator extends DurableObject<Env> {
 
   private wake(): void {
     for (const wake of [...this.waiters]) wake();
+  }
+
+  /** Tells the event streams watching `jobId` that something changed. */
+  private notify(jobId: string): void {
+    for (const wake of [...(this.watchers.get(jobId) ?? [])]) wake();
   }
 
   private async scheduleAlarm(): Promise<void> {
@@ -210,6 +242,7 @@ export class JobCoordinator extends DurableObject<Env> {
       now,
       job.id,
     );
+    this.notify(job.id);
   }
 
   private tryLease(workerId: string, leaseSeconds: number): LeaseGrant | null {
@@ -235,6 +268,7 @@ export class JobCoordinator extends DurableObject<Env> {
       now,
       row.id,
     );
+    this.notify(row.id);
     return {
       jobId: row.id,
       leaseToken: token,
@@ -356,6 +390,17 @@ export class JobCoordinator extends DurableObject<Env> {
       now,
       jobId,
     );
+    // A repeated report of an epoch (a retried request) is logged once.
+    this.sql.exec(
+      `INSERT OR IGNORE INTO job_epochs (job_id, seq, attempt, epoch, metrics_json)
+       SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ? FROM job_epochs WHERE job_id = ?`,
+      jobId,
+      held.value.attempts,
+      metrics.epoch,
+      JSON.stringify(metrics),
+      jobId,
+    );
+    this.notify(jobId);
     await this.scheduleAlarm();
     return { ok: true, value: { cancelRequested: held.value.cancel_requested === 1 } };
   }
@@ -404,6 +449,7 @@ export class JobCoordinator extends DurableObject<Env> {
       now,
       jobId,
     );
+    this.notify(jobId);
     return { ok: true, value: toView(this.row(jobId)!) };
   }
 
@@ -437,6 +483,7 @@ export class JobCoordinator extends DurableObject<Env> {
       jobId,
     );
     if (next === 'queued') this.wake();
+    this.notify(jobId);
     return { ok: true, value: toView(this.row(jobId)!) };
   }
 
@@ -461,6 +508,7 @@ export class JobCoordinator extends DurableObject<Env> {
     } else {
       return fail('conflict', `job ${jobId} has already ${row.status}`);
     }
+    this.notify(jobId);
     return { ok: true, value: toView(this.row(jobId)!) };
   }
 
@@ -468,6 +516,54 @@ export class JobCoordinator extends DurableObject<Env> {
   get(jobId: string, tenantId: string): JobView | undefined {
     const row = this.row(jobId);
     return row && row.tenant_id === tenantId ? toView(row) : undefined;
+  }
+
+  /**
+   * Long poll for an event stream: answers at once when epochs were logged after `afterSeq` or
+   * the job's watch state differs from `state`, else when either happens, or after `waitMs`
+   * (at most MAX_WATCH_MS) with the job unchanged. Undefined when the job is not registered
+   * (still in the queue) or belongs to another tenant.
+   */
+  async watch(
+    jobId: string,
+    tenantId: string,
+    opts: { afterSeq: number; state: string | null; waitMs: number },
+  ): Promise<JobWatch | undefined> {
+    const deadline = Date.now() + Math.min(Math.max(opts.waitMs, 0), MAX_WATCH_MS);
+    for (;;) {
+      const row = this.row(jobId);
+      if (!row || row.tenant_id !== tenantId) return undefined;
+      const logged = this.sql
+        .exec<{ seq: number; attempt: number; metrics_json: string }>(
+          'SELECT seq, attempt, metrics_json FROM job_epochs WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?',
+          jobId,
+          opts.afterSeq,
+          WATCH_EPOCHS_PER_CALL + 1,
+        )
+        .toArray();
+      const job = toView(row);
+      const remaining = deadline - Date.now();
+      if (logged.length > 0 || watchState(job) !== opts.state || remaining <= 0) {
+        const epochs = logged.slice(0, WATCH_EPOCHS_PER_CALL).map((e) => ({
+          seq: e.seq,
+          attempt: e.attempt,
+          ...EpochMetricsSchema.parse(JSON.parse(e.metrics_json)),
+        }));
+        return { job, epochs, more: logged.length > WATCH_EPOCHS_PER_CALL };
+      }
+      await new Promise<void>((resolve) => {
+        const set = this.watchers.get(jobId) ?? new Set();
+        this.watchers.set(jobId, set);
+        const done = () => {
+          clearTimeout(timer);
+          set.delete(done);
+          if (set.size === 0) this.watchers.delete(jobId);
+          resolve();
+        };
+        const timer = setTimeout(done, remaining);
+        set.add(done);
+      });
+    }
   }
 
   /** Jobs of one tenant, newest first (ties by id), filtered and paginated by a keyset cursor. */
@@ -664,6 +760,7 @@ export class JobCoordinator extends DurableObject<Env> {
         exhausted || row.cancel_requested === 1 ? now : null,
         row.id,
       );
+      this.notify(row.id);
     }
     if (expired.length > 0) this.wake();
     await this.scheduleAlarm();
@@ -708,6 +805,7 @@ export type CoordinatorClient = Asynced<
     | 'failAttempt'
     | 'cancel'
     | 'get'
+    | 'watch'
     | 'list'
     | 'stats'
     | 'listHeads'

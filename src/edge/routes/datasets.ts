@@ -1,20 +1,16 @@
-// Dataset routes: upload a zip in ImageFolder layout, add single images, read, list, delete.
+// Dataset routes: upload a zip in ImageFolder layout (idempotently with a key), add single
+// images, read, list, delete.
 // Records (ownership, status, counts) live in D1; archives, images and manifests in R2.
 import { Hono } from 'hono';
 import { z } from 'zod';
-import {
-  DEFAULT_DATASET_LIMITS,
-  SplitSpecSchema,
-  datasetKeys,
-  type DatasetManifest,
-} from '../../shared/datasets.js';
-import { newId } from '../../shared/secrets.js';
+import { DEFAULT_DATASET_LIMITS, type DatasetManifest } from '../../shared/datasets.js';
 import { rateLimit, requireTenant } from '../auth/middleware.js';
-import { ingestArchive } from '../datasets/ingest.js';
 import { addImage, deleteDataset, getDatasetManifest, parseDatasetId } from '../datasets/store.js';
+import { uploadDataset } from '../datasets/upload.js';
 import type { AppEnv } from '../env.js';
 import { ApiError } from '../errors.js';
 import { readBodyLimited } from '../http/body.js';
+import { idempotencyKey } from '../http/idempotency.js';
 import { parseInput } from '../http/validate.js';
 
 const ARCHIVE_TYPES = new Set([
@@ -55,38 +51,6 @@ async function ownedDataset(
   return row;
 }
 
-/** Streams the request body into R2 without holding it, refusing more bytes than declared or allowed. */
-async function storeArchive(bucket: R2Bucket, key: string, request: Request): Promise<void> {
-  const declared = Number(request.headers.get('content-length') ?? 'NaN');
-  const max = DEFAULT_DATASET_LIMITS.maxArchiveBytes;
-  if (!Number.isFinite(declared) || declared <= 0) {
-    throw new ApiError(
-      'invalid_request',
-      'send the archive with a Content-Length header',
-      'header.content-length',
-    );
-  }
-  if (declared > max)
-    throw new ApiError('archive_too_large', `the archive is larger than ${max} bytes`, 'body');
-  if (!request.body) throw new ApiError('invalid_request', 'the request has no body', 'body');
-  // R2 needs the length up front; FixedLengthStream also errors if the client sends more or less.
-  const { readable, writable } = new FixedLengthStream(declared);
-  const piping = request.body.pipeTo(writable);
-  try {
-    await Promise.all([
-      bucket.put(key, readable, { httpMetadata: { contentType: 'application/zip' } }),
-      piping,
-    ]);
-  } catch {
-    await bucket.delete(key);
-    throw new ApiError(
-      'invalid_request',
-      'the upload ended before Content-Length bytes arrived',
-      'body',
-    );
-  }
-}
-
 export const datasetsRoutes = new Hono<AppEnv>()
   .use('*', requireTenant)
   .post(
@@ -102,38 +66,14 @@ export const datasetsRoutes = new Hono<AppEnv>()
         );
       }
       const query = parseInput(UploadQuery, c.req.query(), 'query');
-      const tenantId = c.get('tenantId');
-      const id = newId('ds');
-      const name = query.name ?? id;
-      const keys = datasetKeys(id);
-      await c.env.DB.prepare(
-        "INSERT INTO datasets (id, tenant_id, name, status, created_at) VALUES (?, ?, ?, 'ingesting', ?)",
-      )
-        .bind(id, tenantId, name, new Date().toISOString())
-        .run();
-      try {
-        await storeArchive(c.env.DATASETS, keys.archive, c.req.raw);
-        const split = SplitSpecSchema.partial().parse({
-          seed: query.seed,
-          valFraction: query.valFraction,
-        });
-        const manifest = await ingestArchive(c.env.DATASETS, {
-          tenant: tenantId,
-          datasetId: id,
-          archiveKey: keys.archive,
-          split,
-        });
-        const images = manifest.images.train.length + manifest.images.val.length;
-        await c.env.DB.prepare(
-          "UPDATE datasets SET status = 'ready', image_count = ?, class_count = ? WHERE id = ?",
-        )
-          .bind(images, manifest.classes.length, id)
-          .run();
-        return c.json(report(manifest, name), 201);
-      } catch (err) {
-        await c.env.DB.prepare('DELETE FROM datasets WHERE id = ?').bind(id).run();
-        throw err;
-      }
+      const { manifest, name, replayed } = await uploadDataset(
+        { db: c.env.DB, bucket: c.env.DATASETS },
+        c.get('tenantId'),
+        c.req.raw,
+        { ...query, idempotencyKey: idempotencyKey(c.req.header('idempotency-key')) },
+      );
+      if (replayed) c.header('idempotent-replayed', 'true');
+      return c.json(report(manifest, name), replayed ? 200 : 201);
     },
   )
   .get('/', async (c) => {

@@ -8,6 +8,7 @@ import { concatBytes } from '../../shared/bytes.js';
 import { MAX_IMAGES_PER_REQUEST, MISSING_IMAGE, datasetKeys } from '../../shared/datasets.js';
 import { sha256Hex } from '../../shared/fingerprint.js';
 import {
+  MAX_HEAD_BYTES,
   HeadEvaluationSchema,
   HeadManifestSchema,
   headIncompatibility,
@@ -23,9 +24,6 @@ import { parseJsonText, readJson } from '../http/json.js';
 import { parseInput } from '../http/validate.js';
 import { settle } from '../jobs/coordinator.js';
 import { coordinatorOf } from '../jobs/service.js';
-
-/** Largest head artifact accepted (a 1000-class head on a 1280-d embedding is about 5 MB). */
-export const MAX_HEAD_BYTES = 64 * 1024 * 1024;
 
 const LeaseRequest = z.object({
   workerId: z.string().min(1).max(128).optional(),

@@ -2,23 +2,15 @@
 import { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { z } from 'zod';
-import { FINAL_STATUSES, JOB_STATUSES, compareJobs } from '../../shared/jobs.js';
+import { JOB_STATUSES, compareJobs } from '../../shared/jobs.js';
 import { rateLimit, requireTenant } from '../auth/middleware.js';
 import type { AppEnv } from '../env.js';
 import { CursorSchema, nextCursorOf } from '../http/cursor.js';
+import { idempotencyKey } from '../http/idempotency.js';
 import { parseInput } from '../http/validate.js';
 import { readJson } from '../http/json.js';
+import { followJob, heartbeatMsOf, lastEventId } from '../jobs/events.js';
 import { cancelJob, getBatch, getJob, jobDeps, submitBatch, submitJob } from '../jobs/service.js';
-
-const IdempotencyKey = z
-  .string()
-  .min(1)
-  .max(200)
-  .regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces')
-  .optional();
-
-const idempotencyKey = (header: string | undefined) =>
-  parseInput(IdempotencyKey, header, 'header.idempotency-key');
 
 const ListQuery = z.object({
   status: z.enum(JOB_STATUSES).optional(),
@@ -81,22 +73,19 @@ export const jobsRoutes = new Hono<AppEnv>()
     const deps = jobDeps(c.env);
     const tenantId = c.get('tenantId');
     const jobId = c.req.param('id');
-    let job = await getJob(deps, tenantId, jobId);
-    return streamSSE(c, async (stream) => {
-      let sent = '';
-      const deadline = Date.now() + 10 * 60_000;
-      for (;;) {
-        const state = `${job.status}|${job.history.length}|${job.updatedAt}`;
-        if (state !== sent) {
-          sent = state;
-          await stream.writeSSE({ event: 'job', id: job.updatedAt, data: JSON.stringify(job) });
-        }
-        if (FINAL_STATUSES.has(job.status) || Date.now() > deadline || stream.aborted) break;
-        await stream.sleep(1000);
-        job = await getJob(deps, tenantId, jobId);
-      }
-      await stream.writeSSE({ event: 'end', data: JSON.stringify({ status: job.status }) });
-    });
+    const resumeAfter = lastEventId(c.req.header('last-event-id'), c.req.query('lastEventId'));
+    const heartbeatMs = heartbeatMsOf(c.env);
+    // Before the stream starts, so an unknown job is a plain 404.
+    const first = await getJob(deps, tenantId, jobId);
+    return streamSSE(c, (stream) =>
+      followJob(stream, {
+        first,
+        afterSeq: resumeAfter,
+        heartbeatMs,
+        watch: (opts) => deps.coordinator.watch(jobId, tenantId, opts),
+        read: () => getJob(deps, tenantId, jobId),
+      }),
+    );
   });
 
 export const batchesRoutes = new Hono<AppEnv>().use('*', requireTenant).get('/:id', async (c) => {

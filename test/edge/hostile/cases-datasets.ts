@@ -301,15 +301,27 @@ export const DATASET_CASES: HostileCase[] = [
   },
   {
     area: 'datasets',
-    name: 'archive streamed without a Content-Length',
+    name: 'archive streamed without a Content-Length, past the 100 MiB limit',
     request: (w) =>
       request('/v1/datasets', {
         key: w.a.uploadKey,
         headers: { 'content-type': 'application/zip' },
-        body: streamOf(3 * 2 ** 20),
+        body: streamOf(101 * 2 ** 20),
       }),
-    code: 'invalid_request',
-    field: 'header.content-length',
+    code: 'archive_too_large',
+    field: 'body',
+  },
+  {
+    area: 'datasets',
+    name: 'archive streamed without a Content-Length that is not a zip',
+    request: (w) =>
+      request('/v1/datasets', {
+        key: w.a.uploadKey,
+        headers: { 'content-type': 'application/zip' },
+        body: streamOf(9 * 2 ** 20),
+      }),
+    code: 'invalid_archive',
+    field: 'archive',
   },
   {
     area: 'datasets',
