@@ -31,11 +31,13 @@ import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { CLASSIFY_LIMITS } from '../src/shared/api.js';
 import { DEFAULT_CLASSIFIER } from '../src/shared/backbones.js';
 import { DEFAULT_OUT, DEFAULT_SOURCE } from '../scripts/models/import.js';
 import { startLocalEdge } from '../scripts/lib/local-edge.js';
 import { photosOf } from '../test/support/photos.js';
 import { runClassifyLoad } from './lib/classify-load.js';
+import { runOversizeSenders } from './lib/oversize-senders.js';
 import {
   countByStatus,
   listJobs,
@@ -59,6 +61,8 @@ const { values } = parseArgs({
     'burst-concurrency': { type: 'string', default: '64' },
     replays: { type: 'string', default: '50' },
     workers: { type: 'string', default: '2' },
+    'oversize-duration': { type: 'string', default: '20' },
+    'oversize-senders': { type: 'string', default: '8' },
     /** Seconds to wait for the jobs to drain before giving up (drain_s is then null). */
     'drain-timeout': { type: 'string', default: '1200' },
   },
@@ -71,6 +75,8 @@ const BURST_CONCURRENCY = Number(values['burst-concurrency']);
 const REPLAYS = Math.min(Number(values.replays), JOBS);
 const WORKERS = Number(values.workers);
 const DRAIN_TIMEOUT_S = Number(values['drain-timeout']);
+const OVERSIZE_DURATION_S = Number(values['oversize-duration']);
+const OVERSIZE_SENDERS = Number(values['oversize-senders']);
 
 /** SUBMIT_LIMITER in wrangler.toml: submissions and uploads per key and minute. */
 const SUBMIT_LIMIT = 120;
@@ -169,6 +175,33 @@ async function main(): Promise<void> {
       `  ${load.devRestarts.length} of the errors are wrangler's dev server restarting the Worker under ` +
         `in-flight requests (first at ${load.devRestarts[0]}), not answers of the edge code`,
     );
+
+  log(
+    `oversize: ${CONNECTIONS} normal connections for ${OVERSIZE_DURATION_S} s beside ${OVERSIZE_SENDERS} senders of chunked ${(CLASSIFY_LIMITS.maxBodyBytes + 2 ** 20) / 2 ** 20} MiB bodies`,
+  );
+  const stopSenders = new AbortController();
+  const hostile = runOversizeSenders({
+    url: `${edge.url}/v1/classify`,
+    senders: OVERSIZE_SENDERS,
+    bytes: CLASSIFY_LIMITS.maxBodyBytes + 2 ** 20,
+    signal: stopSenders.signal,
+  });
+  const beside = await runClassifyLoad({
+    url: edge.url,
+    keys: classifyKeys,
+    photos,
+    connections: CONNECTIONS,
+    durationSeconds: OVERSIZE_DURATION_S,
+    model: DEFAULT_CLASSIFIER,
+  });
+  stopSenders.abort();
+  const oversize = await hostile;
+  const oversizeNormalErrors = beside.non2xx + beside.socketErrors;
+  log(
+    `oversize: normal ${beside.requests} responses, ${round(beside.rps, 1)} req/s, p50 ${beside.p50Ms} ms, p99 ${beside.p99Ms} ms, ${oversizeNormalErrors} errors; ` +
+      `oversize ${oversize.sent} sent, ${oversize.refused} answered 413 problem+json, ${oversize.other} otherwise`,
+  );
+  for (const sample of [...beside.errorSamples, ...oversize.samples]) log(`  error: ${sample}`);
 
   let workers: WorkerProcesses | undefined;
   if (TRAIN) {
@@ -289,7 +322,7 @@ async function main(): Promise<void> {
     rps: round(load.rps, 1),
     p50_ms: load.p50Ms,
     p99_ms: load.p99Ms,
-    errors: classifyErrors + submitErrors.length + replayErrors,
+    errors: classifyErrors + oversizeNormalErrors + submitErrors.length + replayErrors,
     jobs_accepted: acceptedIds.size,
     drain_s: drainSeconds === undefined ? null : round(drainSeconds),
     drain_kind: TRAIN ? 'trained' : 'queue',
@@ -299,6 +332,11 @@ async function main(): Promise<void> {
     timeouts: load.timeouts,
     socket_errors: load.socketErrors,
     dev_restart_503s: load.devRestarts.length,
+    oversize_normal_errors: oversizeNormalErrors,
+    oversize_normal_rps: round(beside.rps, 1),
+    oversize_sent: oversize.sent,
+    oversize_413: oversize.refused,
+    oversize_other: oversize.other,
     submit_errors: submitErrors.length,
     submit_p50_ms: round(percentile(submitMs, 0.5)),
     submit_p99_ms: round(percentile(submitMs, 0.99)),

@@ -101,7 +101,11 @@ export class HeadstartClient {
     return { headers: { 'content-type': 'application/json', ...headers }, body: () => text };
   }
 
-  /** POST /v1/datasets: streams an ImageFolder zip of `bytes` bytes made by `body()`. */
+  /**
+   * POST /v1/datasets: streams an ImageFolder zip of `bytes` bytes made by `body()`. The
+   * idempotency key makes retries safe: an upload whose answer was lost (a dropped connection, a
+   * 5xx) is sent again and answers the dataset the first one made, never a second dataset.
+   */
   uploadDataset(
     archive: { readonly bytes: number; readonly body: () => ReadableStream<Uint8Array> },
     query: {
@@ -109,14 +113,18 @@ export class HeadstartClient {
       valFraction?: number | undefined;
       seed?: number | undefined;
     },
+    idempotencyKey: string,
   ): Promise<DatasetReport> {
     return this.json(DatasetReportSchema, {
       ...ROUTE.uploadDataset,
       query,
-      headers: { 'content-type': 'application/zip', 'content-length': String(archive.bytes) },
+      headers: {
+        'content-type': 'application/zip',
+        'content-length': String(archive.bytes),
+        'idempotency-key': idempotencyKey,
+      },
       body: archive.body,
-      // Creates a dataset: repeated only when the edge surely did nothing (429, refused).
-      repeatable: 'unsafe',
+      repeatable: 'safe',
     });
   }
 

@@ -162,8 +162,12 @@ export class Http {
       const ms = Math.round(performance.now() - started);
       this.options.log?.(`< ${res.status} ${res.statusText} (${ms} ms)`);
       if (res.ok) return res;
-      const retryable = res.status === 429 || (res.status >= 500 && req.repeatable === 'safe');
       const after = retryAfterMs(res.headers.get('retry-after'));
+      // A 409 with Retry-After: the first request with this Idempotency-Key is still running.
+      const retryable =
+        res.status === 429 ||
+        (req.repeatable === 'safe' &&
+          (res.status >= 500 || (res.status === 409 && after !== undefined)));
       if (
         !retryable ||
         attempt >= this.retry.attempts ||

@@ -24,10 +24,22 @@ export interface RenderRequest {
   readonly targets: readonly Float32Array[];
 }
 
-/** Preprocessing thread → main thread. */
-export type RenderReply =
-  | { readonly id: number; readonly ok: true; readonly ms: number }
-  | { readonly id: number; readonly ok: false; readonly message: string };
+/** Preprocessing thread → main thread; every reply says how much memory its decoder holds. */
+export type RenderReply = { readonly id: number; readonly decoderBytes: number } & (
+  | { readonly ok: true; readonly ms: number }
+  | { readonly ok: false; readonly message: string; readonly trapped: boolean }
+);
+
+/**
+ * When a preprocessing thread is replaced: after `maxTraps` decoder traps (a wasm trap may leak
+ * the decoder's memory), or once its decoder's linear memory passes `maxDecoderBytes` (wasm
+ * memory never shrinks). A replaced thread finishes the images it holds first, so no job fails.
+ */
+export interface RecyclePolicy {
+  readonly maxTraps: number;
+  readonly maxDecoderBytes: number;
+}
+export const DEFAULT_RECYCLE: RecyclePolicy = { maxTraps: 8, maxDecoderBytes: 512 * 1024 * 1024 };
 
 export interface RenderedViews {
   /** Milliseconds the decoding and rendering took on its thread. */
@@ -57,6 +69,8 @@ export interface ViewRenderer {
   /** Starts the threads now (a long-lived worker does this once, before its first job). */
   warm(): Promise<void>;
   close(): Promise<void>;
+  /** Threads replaced so far (RecyclePolicy), and the most decoder memory a thread reported. */
+  stats(): { readonly recycled: number; readonly maxDecoderBytes: number };
 }
 
 /**
@@ -69,8 +83,11 @@ export interface ViewRenderer {
  * await renderer.render(jpegBytes, [{ view: CENTRE_VIEW, preprocessing }], [target]);
  * await renderer.close();
  */
-export function createViewRenderer(threads: number): ViewRenderer {
-  return threads > 0 ? new ThreadPoolRenderer(threads) : new InlineRenderer();
+export function createViewRenderer(
+  threads: number,
+  recycle: RecyclePolicy = DEFAULT_RECYCLE,
+): ViewRenderer {
+  return threads > 0 ? new ThreadPoolRenderer(threads, recycle) : new InlineRenderer();
 }
 
 /** Decodes and renders on the calling thread (HEADSTART_PREPROCESS_THREADS=0). */
@@ -99,6 +116,9 @@ class InlineRenderer implements ViewRenderer {
 
   async warm(): Promise<void> {}
   async close(): Promise<void> {}
+  stats() {
+    return { recycled: 0, maxDecoderBytes: 0 };
+  }
 }
 
 interface Task {
@@ -113,6 +133,10 @@ interface Slot {
   readonly ready: Promise<void>;
   /** Posted to the thread and not answered yet, oldest first (a thread answers in order). */
   readonly tasks: Task[];
+  /** Decoder traps seen on this thread. */
+  traps: number;
+  /** Replaced: takes no new work, and ends once its tasks are answered. */
+  retiring: boolean;
 }
 
 /**
@@ -143,9 +167,20 @@ class ThreadPoolRenderer implements ViewRenderer {
   private readonly queue: Task[] = [];
   private nextId = 1;
   private closed = false;
+  private recycled = 0;
+  private maxDecoderBytes = 0;
+  /** Replaced threads still finishing their images. */
+  private readonly retiring = new Set<Slot>();
 
-  constructor(readonly threads: number) {
+  constructor(
+    readonly threads: number,
+    private readonly recycle: RecyclePolicy,
+  ) {
     this.capacity = threads * (THREAD_QUEUE_DEPTH + 1);
+  }
+
+  stats() {
+    return { recycled: this.recycled, maxDecoderBytes: this.maxDecoderBytes };
   }
 
   warm(): Promise<void> {
@@ -180,8 +215,9 @@ class ThreadPoolRenderer implements ViewRenderer {
     this.closed = true;
     for (const task of this.queue.splice(0))
       task.reject(new Error('the preprocessing pool closed'));
-    const slots = this.slots;
+    const slots = [...this.slots, ...this.retiring];
     this.slots = [];
+    this.retiring.clear();
     await Promise.all(slots.map((s) => s.worker.terminate()));
   }
 
@@ -196,6 +232,8 @@ class ThreadPoolRenderer implements ViewRenderer {
       worker,
       ready: new Promise<void>((resolve) => (markReady = resolve)),
       tasks: [],
+      traps: 0,
+      retiring: false,
     };
     worker.unref();
     worker.on('message', (msg: RenderReply | { ready: true }) => {
@@ -209,11 +247,23 @@ class ThreadPoolRenderer implements ViewRenderer {
         if (msg.ok) task.resolve({ ms: msg.ms });
         else task.reject(new ImageDecodeError(msg.message));
       }
+      if (!msg.ok && msg.trapped) slot.traps++;
+      this.maxDecoderBytes = Math.max(this.maxDecoderBytes, msg.decoderBytes);
+      if (
+        !slot.retiring &&
+        (slot.traps >= this.recycle.maxTraps || msg.decoderBytes > this.recycle.maxDecoderBytes)
+      )
+        this.retire(slot);
+      if (slot.retiring && slot.tasks.length === 0) {
+        this.retiring.delete(slot);
+        void worker.terminate();
+      }
       this.dispatch();
     });
     const lost = (why: string) => {
       markReady();
       this.slots = this.slots.filter((s) => s !== slot);
+      this.retiring.delete(slot);
       // A crashed thread fails only the images it held (a retryable error); a new thread replaces it.
       for (const task of slot.tasks.splice(0))
         task.reject(new Error(`a preprocessing thread stopped (${why})`));
@@ -227,6 +277,15 @@ class ThreadPoolRenderer implements ViewRenderer {
       if (this.slots.includes(slot)) lost(`exit code ${code}`);
     });
     return slot;
+  }
+
+  /** Takes a thread out of service: a new one takes its place; it ends after its last image. */
+  private retire(slot: Slot): void {
+    slot.retiring = true;
+    this.recycled++;
+    this.slots = this.slots.filter((s) => s !== slot);
+    this.retiring.add(slot);
+    if (!this.closed) this.ensureThreads();
   }
 
   private dispatch(): void {

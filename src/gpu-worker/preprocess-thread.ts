@@ -3,7 +3,8 @@
 import { parentPort } from 'node:worker_threads';
 import { renderView } from '../shared/augment.js';
 import { ResampleScratch } from '../shared/resample.js';
-import { decodeFile } from './decode.js';
+import { DecodeError } from '../shared/decode.js';
+import { decodeFile, decoderMemoryBytes } from './decode.js';
 import type { RenderReply, RenderRequest } from './preprocess-pool.js';
 
 const port = parentPort;
@@ -20,9 +21,20 @@ port.on('message', (req: RenderRequest) => {
     req.views.forEach((v, i) =>
       renderView(image, v.view, v.preprocessing, { out: req.targets[i]!, scratch }),
     );
-    reply = { id: req.id, ok: true, ms: performance.now() - started };
+    reply = {
+      id: req.id,
+      ok: true,
+      ms: performance.now() - started,
+      decoderBytes: decoderMemoryBytes(),
+    };
   } catch (err) {
-    reply = { id: req.id, ok: false, message: err instanceof Error ? err.message : String(err) };
+    reply = {
+      id: req.id,
+      ok: false,
+      message: err instanceof Error ? err.message : String(err),
+      trapped: err instanceof DecodeError && err.trapped,
+      decoderBytes: decoderMemoryBytes(),
+    };
   }
   port.postMessage(reply);
 });

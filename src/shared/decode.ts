@@ -17,6 +17,15 @@ export interface ImageCodec {
 /** The decoder rejected the bytes (corrupt data that the header checks could not see). */
 export class DecodeError extends Error {
   override name = 'DecodeError';
+  /**
+   * The wasm decoder trapped (a Rust panic) rather than returning an error: its instance may
+   * have leaked memory, so a long-lived thread counts these and is replaced after a few.
+   */
+  readonly trapped: boolean;
+  constructor(message: string, cause?: unknown) {
+    super(message, cause === undefined ? undefined : { cause });
+    this.trapped = cause instanceof WebAssembly.RuntimeError;
+  }
 }
 
 /**
@@ -32,7 +41,7 @@ export function decodeImage(codec: ImageCodec, bytes: Uint8Array, header: ImageH
     decoded = codec.new_from_byteslice(bytes);
   } catch (err) {
     const why = err instanceof Error ? err.message : String(err);
-    throw new DecodeError(`the ${header.format.toUpperCase()} data is corrupt (${why})`);
+    throw new DecodeError(`the ${header.format.toUpperCase()} data is corrupt (${why})`, err);
   }
   try {
     const width = decoded.get_width();

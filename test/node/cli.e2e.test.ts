@@ -4,6 +4,7 @@
 // three ways a run fails with one line on stderr.
 import { spawn } from 'node:child_process';
 import { copyFile, mkdir, readdir, readFile, stat } from 'node:fs/promises';
+import { connect, createServer as createNetServer, type AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -295,4 +296,71 @@ describe('headstart failures: one line on stderr, non-zero exit', () => {
     expect(oneLine(run)).toMatch(/^headstart: cannot reach http:\/\/127\.0\.0\.1:1: /);
     expect(run.code).toBe(1);
   });
+
+  it('retries an upload whose answer a dropped connection lost, making one dataset', async () => {
+    // A small ImageFolder of its own: 3 train and 2 val photos per class.
+    const folder = await tempDir('cli-e2e-retry');
+    for (const [split, count] of [
+      ['train', 3],
+      ['val', 2],
+    ] as const) {
+      for (const label of ['ants', 'bees']) {
+        const from = path.join(DATASETS_DIR, 'hymenoptera_data', split, label);
+        await mkdir(path.join(folder, split, label), { recursive: true });
+        const files = (await readdir(from)).filter((f) => f.endsWith('.jpg')).sort();
+        for (const file of files.slice(0, count))
+          await copyFile(path.join(from, file), path.join(folder, split, label, file));
+      }
+    }
+    // A proxy that forwards the first upload whole, lets the edge answer it, and then cuts the
+    // client's connection instead of passing the answer on: the upload happened, the CLI never
+    // heard.
+    const target = new URL(edge!.url);
+    let cut = 0;
+    const proxy = createNetServer((client) => {
+      const upstream = connect(Number(target.port), target.hostname);
+      let head = '';
+      let dropAnswer = false;
+      client.on('data', (chunk: Buffer) => {
+        if (head.length < 64) {
+          head += chunk.toString('latin1');
+          dropAnswer = cut === 0 && head.startsWith('POST /v1/datasets');
+        }
+        upstream.write(chunk);
+      });
+      upstream.on('data', (chunk: Buffer) => {
+        if (dropAnswer) {
+          cut++;
+          dropAnswer = false;
+          client.resetAndDestroy();
+          upstream.destroy();
+          return;
+        }
+        client.write(chunk);
+      });
+      client.on('error', () => upstream.destroy());
+      upstream.on('error', () => client.destroy());
+      client.on('close', () => upstream.end());
+      upstream.on('close', () => client.end());
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    const proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    try {
+      const run = await cli(['datasets', 'upload', folder, '--name', 'retried', '--verbose'], {
+        env: { HEADSTART_URL: proxyUrl, HEADSTART_API_KEY: edge!.apiKey },
+      });
+      expect(run.code, explain(run)).toBe(0);
+      expect(cut).toBe(1);
+      expect(run.stderr).toMatch(/POST .*\/v1\/datasets.*\(try 2\)/);
+      expect(run.stdout).toMatch(/Dataset ds_[\w-]+ "retried": 2 classes/);
+    } finally {
+      await new Promise((r) => proxy.close(r));
+    }
+    const listed = (await (
+      await fetch(`${edge!.url}/v1/datasets`, {
+        headers: { authorization: `Bearer ${edge!.apiKey}` },
+      })
+    ).json()) as { datasets: { name: string }[] };
+    expect(listed.datasets.filter((d) => d.name === 'retried')).toHaveLength(1);
+  }, 60_000);
 });

@@ -435,13 +435,61 @@ describe('HTTP: retries, problems, unreachable edges', () => {
     expect(retryAfterMs(new Date(Date.now() + 5000).toUTCString())).toBeGreaterThan(3000);
   });
 
-  it('does not repeat an upload after a 5xx (it may have created a dataset)', async () => {
-    const s = await serve([json(503, {})]);
+  it('repeats an upload with the same Idempotency-Key after a 5xx, and waits out a 409 in progress', async () => {
+    const report = {
+      formatVersion: 1,
+      id: 'ds_abcdefgh',
+      createdAt: '2026-12-07T00:00:00.000Z',
+      classes: ['a', 'b'],
+      split: { source: 'archive' },
+      counts: { train: { a: 2, b: 2 }, val: { a: 1, b: 1 } },
+      rejected: [],
+      ignored: 0,
+      name: 'd',
+      imageCount: { train: 4, val: 2 },
+    };
+    const inProgress = {
+      type: 'about:blank',
+      title: 'In progress',
+      status: 409,
+      detail: 'an upload with this Idempotency-Key is still being stored and checked',
+      code: 'idempotency_in_progress',
+      requestId: 'r1',
+    };
+    const s = await serve([
+      json(503, {}),
+      json(409, inProgress, { 'retry-after': '2' }),
+      json(200, report, { 'idempotent-replayed': 'true' }),
+    ]);
+    const sleeps: number[] = [];
+    const upload = client(s.url, sleeps).uploadDataset(
+      { bytes: 1, body: () => new Blob([new Uint8Array(1)]).stream() },
+      {},
+      'upload-1',
+    );
+    expect((await upload).id).toBe(report.id);
+    expect(s.seen).toHaveLength(3);
+    expect(sleeps).toEqual([DEFAULT_RETRY.baseMs, 2000]);
+    expect(new Set(s.seen.map((r) => r.headers['idempotency-key']))).toEqual(new Set(['upload-1']));
+    await s.close();
+  });
+
+  it('does not repeat a 409 that has no Retry-After (a key used for other bytes)', async () => {
+    const conflict = {
+      type: 'about:blank',
+      title: 'Conflict',
+      status: 409,
+      detail: 'this Idempotency-Key was used with a different archive',
+      code: 'idempotency_conflict',
+      requestId: 'r1',
+    };
+    const s = await serve([json(409, conflict)]);
     const upload = client(s.url, []).uploadDataset(
       { bytes: 1, body: () => new Blob([new Uint8Array(1)]).stream() },
       {},
+      'upload-2',
     );
-    await expect(upload).rejects.toThrow('answered HTTP 503');
+    await expect(upload).rejects.toThrow('different archive');
     expect(s.seen).toHaveLength(1);
     await s.close();
   });

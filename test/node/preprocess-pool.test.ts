@@ -98,6 +98,61 @@ describe('preprocessing threads', () => {
     expect(bytes.byteLength).toBe(0);
   });
 
+  it('replaces a thread after repeated decoder traps, failing no image, memory bounded', async () => {
+    const recycling = createViewRenderer(1, { maxTraps: 3, maxDecoderBytes: 256 * 1024 * 1024 });
+    try {
+      const [file] = await parityPhotos();
+      const good = new Uint8Array(await readFile(file!));
+      const expected = preprocess(decodeFile(good), P);
+      // A whole header over a garbage Huffman table: the wasm decoder panics (a trap).
+      const trap = good.slice();
+      const dht = trap.findIndex((v, i) => v === 0xff && trap[i + 1] === 0xc4);
+      trap.fill(0xff, dht + 5, dht + 21);
+      const views = [{ view: CENTRE_VIEW, preprocessing: P }];
+      // 24 traps queued alongside 24 good photos, all at once through one thread.
+      const results = await Promise.all(
+        Array.from({ length: 48 }, async (_, i) => {
+          const [target] = sharedTargets(1);
+          if (i % 2 === 0) {
+            const failed = await recycling
+              .render(trap.slice(), views, [target!])
+              .then(() => null)
+              .catch((err: unknown) => err);
+            return failed instanceof ImageDecodeError ? 'trap' : `unexpected: ${String(failed)}`;
+          }
+          await recycling.render(good.slice(), views, [target!]);
+          return same(target!, expected) ? 'good' : 'wrong pixels';
+        }),
+      );
+      expect(results.filter((r) => r === 'trap')).toHaveLength(24);
+      expect(results.filter((r) => r === 'good')).toHaveLength(24);
+      const stats = recycling.stats();
+      // 3 traps retire a thread; the up to 3 images already posted to it finish there first (a
+      // trap among them counts for no one): 24 traps replace it between 4 and 8 times.
+      expect(stats.recycled).toBeGreaterThanOrEqual(4);
+      expect(stats.recycled).toBeLessThanOrEqual(8);
+      expect(stats.maxDecoderBytes).toBeGreaterThan(0);
+      expect(stats.maxDecoderBytes).toBeLessThan(256 * 1024 * 1024);
+      const [after] = sharedTargets(1);
+      await recycling.render(good.slice(), views, [after!]);
+      expect(same(after!, expected)).toBe(true);
+      // Without replacement the same traps leave one decoder holding more memory: a trap leaks.
+      const kept = createViewRenderer(1, { maxTraps: Infinity, maxDecoderBytes: Infinity });
+      try {
+        for (let i = 0; i < 48; i++) {
+          const [target] = sharedTargets(1);
+          await kept.render(trap.slice(), views, [target!]).catch(() => undefined);
+        }
+        expect(kept.stats().recycled).toBe(0);
+        expect(kept.stats().maxDecoderBytes).toBeGreaterThan(stats.maxDecoderBytes);
+      } finally {
+        await kept.close();
+      }
+    } finally {
+      await recycling.close();
+    }
+  });
+
   it('refuses targets the threads cannot write, and work once closed', async () => {
     const views = [{ view: CENTRE_VIEW, preprocessing: P }];
     await expect(

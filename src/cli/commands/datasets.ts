@@ -1,4 +1,5 @@
 // `datasets upload` (an ImageFolder directory zipped on the fly, or a zip) and `datasets list`.
+import { randomUUID } from 'node:crypto';
 import { openAsBlob } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -85,7 +86,8 @@ export function renderReport(report: DatasetReport, color = false): string {
 
 const upload: Command = {
   name: 'datasets upload',
-  usage: 'datasets upload <dir|zip> [--name N] [--val-fraction F] [--seed S] [--json]',
+  usage:
+    'datasets upload <dir|zip> [--name N] [--val-fraction F] [--seed S] [--idempotency-key K] [--json]',
   summary: 'Check an ImageFolder directory, zip it on the fly and upload it; print the report',
   key: 'required',
   options: {
@@ -97,10 +99,16 @@ const upload: Command = {
     },
     seed: { type: 'string', value: '<n>', help: 'seed of that split (edge default 0)' },
     json: { type: 'boolean', help: 'print the raw report as JSON' },
+    'idempotency-key': {
+      type: 'string',
+      value: '<key>',
+      help: 'makes a repeated upload answer the first one (default: one per run)',
+    },
   },
   notes: [
     'The layout: train/<class>/<image> (JPEG, PNG, WebP), val/<class>/<image> optional; other',
-    'files are left out. A zip file is sent as it is.',
+    'files are left out. A zip file is sent as it is. A dropped upload is retried with the same',
+    'Idempotency-Key, so it never makes two datasets.',
   ],
   async run({ term, client, values, positionals }) {
     if (positionals.length !== 1) throw new UsageError('datasets upload takes one folder or zip');
@@ -123,7 +131,11 @@ const upload: Command = {
     const name =
       stringValue(values, 'name') ?? path.basename(path.resolve(target)).replace(/\.zip$/i, '');
     const report = await client()
-      .uploadDataset({ bytes: made.bytes, body: made.body }, { name, valFraction, seed })
+      .uploadDataset(
+        { bytes: made.bytes, body: made.body },
+        { name, valFraction, seed },
+        stringValue(values, 'idempotency-key') ?? randomUUID(),
+      )
       .finally(() => status.done());
     term.out(
       values.json ? `${JSON.stringify(report, null, 2)}\n` : renderReport(report, term.color),
