@@ -253,11 +253,20 @@ describe('widgets on a host page in Chromium', () => {
       .first()
       .click();
     await frame.locator('button[type=submit]').click();
-    await page.waitForFunction(() =>
-      (window as unknown as { events: { type: string }[] }).events.some(
-        (e) => e.type === 'headstart:score',
-      ),
-    );
+    await page
+      .waitForFunction(() =>
+        (window as unknown as { events: { type: string }[] }).events.some(
+          (e) => e.type === 'headstart:score',
+        ),
+      )
+      .catch(async (err: unknown) => {
+        // Say what the reader saw: the widget's alert carries the API's problem, if any.
+        const shown = await frame.locator('[role=alert]').allInnerTexts();
+        throw new Error(
+          `no headstart:score reached the host; the quiz frame shows: ${shown.join(' | ') || '(no alert)'}`,
+          { cause: err },
+        );
+      });
     const score = (await events('headstart:score'))[0]!;
     expect(score.target).toBe('quiz-frame');
     expect(score.detail).toMatchObject({ score: 1, total: quiz.questions.length });
@@ -370,7 +379,22 @@ describe('widgets on a host page in Chromium', () => {
 
   it('raised no page errors and saved its screenshots', async () => {
     expect(problems).toEqual([]);
-    for (const name of ['quiz', 'classifier', 'strategies', 'trainer', 'host-page', 'lesson-phone'])
-      expect((await stat(path.join(ARTIFACTS, `${name}.png`))).size).toBeGreaterThan(1000);
+    for (const name of [
+      'quiz',
+      'classifier',
+      'strategies',
+      'trainer',
+      'host-page',
+      'lesson-phone',
+    ]) {
+      const file = path.join(ARTIFACTS, `${name}.png`);
+      const size = await stat(file).then(
+        (s) => s.size,
+        () => 0,
+      );
+      expect(size, `${name}.png: missing or empty (the test that takes it failed)`).toBeGreaterThan(
+        1000,
+      );
+    }
   });
 });

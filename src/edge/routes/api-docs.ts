@@ -42,7 +42,13 @@ export const JOBS_API_DOCS: RouteConfig[] = [
     tags: ['datasets'],
     security,
     summary: 'Upload an ImageFolder zip (train/<class>/…, optional val/<class>/…)',
+    description:
+      'The body is the zip, with a Content-Length or streamed (chunked). With an Idempotency-Key, ' +
+      'a retry of the same bytes answers the first upload’s dataset (200, `idempotent-replayed: ' +
+      'true`); other bytes get 409 `idempotency_conflict`; a retry that arrives while the first ' +
+      'upload is still being ingested gets 409 `idempotency_in_progress` with Retry-After.',
     request: {
+      headers: idempotencyKey,
       query: z.object({
         name: z.string().optional(),
         seed: z.number().int().optional(),
@@ -55,6 +61,13 @@ export const JOBS_API_DOCS: RouteConfig[] = [
     },
     responses: {
       201: json('The validation report (counts, rejected files and why)', DatasetReportSchema),
+      200: json(
+        'A replay of an earlier upload with the same Idempotency-Key and bytes',
+        DatasetReportSchema,
+      ),
+      409: problem(
+        'The Idempotency-Key was used for other bytes, or its first upload is still running (Retry-After)',
+      ),
       413: problem('Archive over the limits (size, entries, inflated size, ratio)'),
       415: problem('Not application/zip'),
       422: problem('Not a readable archive, or not a usable dataset'),
@@ -176,13 +189,25 @@ export const JOBS_API_DOCS: RouteConfig[] = [
     path: '/v1/fine-tunes/{id}/events',
     tags: ['fine-tunes'],
     security,
-    summary: 'The job as server-sent events (`job` on every change, then `end`)',
-    request: { params: id },
+    summary: 'The job as server-sent events: `epoch` per epoch, `job` on every change, then `end`',
+    description:
+      'One `epoch` event per epoch of every attempt, in order; its `id` is the epoch’s number in ' +
+      'the job’s log (`seq`): reconnect with `Last-Event-ID` (or `?lastEventId=`) to resume after ' +
+      'it, missing and repeating nothing. A `job` event carries the whole job whenever it changes. ' +
+      'While nothing happens a `: heartbeat` comment line is sent every 15 s ' +
+      '(EVENTS_HEARTBEAT_SECONDS), so proxies keep the stream open. A stream ends with `end` when ' +
+      'the job is final, or after ten minutes (reconnect).',
+    request: {
+      params: id,
+      headers: z.object({ 'last-event-id': z.string().regex(/^\d{1,9}$/).optional() }),
+      query: z.object({ lastEventId: z.string().regex(/^\d{1,9}$/).optional() }),
+    },
     responses: {
       200: {
         description: 'text/event-stream',
         content: { 'text/event-stream': { schema: z.string() } },
       },
+      400: problem('A Last-Event-ID that is not an epoch seq'),
       404: problem('No such job'),
     },
   },
