@@ -199,8 +199,18 @@ export const JOBS_API_DOCS: RouteConfig[] = [
       'the job is final, or after ten minutes (reconnect).',
     request: {
       params: id,
-      headers: z.object({ 'last-event-id': z.string().regex(/^\d{1,9}$/).optional() }),
-      query: z.object({ lastEventId: z.string().regex(/^\d{1,9}$/).optional() }),
+      headers: z.object({
+        'last-event-id': z
+          .string()
+          .regex(/^\d{1,9}$/)
+          .optional(),
+      }),
+      query: z.object({
+        lastEventId: z
+          .string()
+          .regex(/^\d{1,9}$/)
+          .optional(),
+      }),
     },
     responses: {
       200: {
