@@ -3,23 +3,30 @@ import { env } from 'cloudflare:workers';
 import { z } from 'zod';
 import { backboneKeys } from '../../src/shared/backbones.js';
 
-async function fetchFixture(path: string): Promise<Response> {
-  // Miniflare's loopback server may close a connection idle for ~5 s just as workerd reuses it
-  // ("Network connection lost"); a GET of a file is safe to repeat once.
-  const res = await env.FIXTURES.fetch(`http://fixtures/${path}`).catch((err: unknown) => {
-    if (!String(err).includes('Network connection lost')) throw err;
-    return env.FIXTURES.fetch(`http://fixtures/${path}`);
-  });
-  if (!res.ok) throw new Error(`fixture ${path}: ${res.status} ${await res.text()}`);
-  return res;
+/**
+ * A fixture file, read whole. Miniflare's loopback server may close a connection idle for ~5 s
+ * just as workerd reuses it ("Network connection lost"), also in the middle of a large body
+ * right after another large transfer; a GET of a file is safe to repeat, so it is, a few times.
+ */
+async function readFixture(path: string): Promise<ArrayBuffer> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const res = await env.FIXTURES.fetch(`http://fixtures/${path}`);
+      if (!res.ok) throw new Error(`fixture ${path}: ${res.status} ${await res.text()}`);
+      return await res.arrayBuffer();
+    } catch (err) {
+      if (!String(err).includes('Network connection lost') || attempt >= 4) throw err;
+      await new Promise((r) => setTimeout(r, 100 * attempt));
+    }
+  }
 }
 
 export async function fixtureBytes(path: string): Promise<Uint8Array> {
-  return new Uint8Array(await (await fetchFixture(path)).arrayBuffer());
+  return new Uint8Array(await readFixture(path));
 }
 
 export async function fixtureFloats(path: string): Promise<Float32Array> {
-  return new Float32Array(await (await fetchFixture(path)).arrayBuffer());
+  return new Float32Array(await readFixture(path));
 }
 
 const ViewSchema = z.object({
@@ -48,7 +55,9 @@ const ParityIndex = z.object({
 });
 
 export async function parityIndex() {
-  return ParityIndex.parse(await (await fetchFixture('parity/index.json')).json());
+  return ParityIndex.parse(
+    JSON.parse(new TextDecoder().decode(await readFixture('parity/index.json'))),
+  );
 }
 
 /** Puts a converted backbone (model then manifest) into the test's R2 bucket. */

@@ -168,16 +168,19 @@ interface SseEvent {
 const looksLikeSse = (text: string) => /^(event|data|id|retry):/m.test(text.trimStart());
 
 function parseSse(text: string): SseEvent[] {
-  return text
-    .replace(/\r\n?/g, '\n')
-    .split(/\n\n+/)
-    .map((chunk) => chunk.split('\n').filter((l) => l !== '' && !l.startsWith(':')))
-    .filter((lines) => lines.length > 0)
-    .map((lines) => {
-      const field = (name: string) =>
-        lines.filter((l) => l.startsWith(`${name}:`)).map((l) => l.slice(name.length + 1).trim());
-      return { event: field('event')[0] ?? 'message', data: field('data').join('\n') };
-    });
+  return (
+    text
+      .replace(/\r\n?/g, '\n')
+      .split(/\n\n+/)
+      .map((chunk) => chunk.split('\n').filter((l) => l !== '' && !l.startsWith(':')))
+      // A block without data (`retry:`, or only comments) dispatches no event, as the spec says.
+      .filter((lines) => lines.some((l) => l.startsWith('data:')))
+      .map((lines) => {
+        const field = (name: string) =>
+          lines.filter((l) => l.startsWith(`${name}:`)).map((l) => l.slice(name.length + 1).trim());
+        return { event: field('event')[0] ?? 'message', data: field('data').join('\n') };
+      })
+  );
 }
 
 /** A problem+json answer (RFC 9457) has a `code`. */
@@ -290,6 +293,13 @@ function checkOutput(block: Block, stdout: string): void {
       'progress: training and validation loss and accuracy, learning rate',
     ).toEqual(['number', 'number', 'number', 'number', 'number']);
     expect(job.history.length).toBeGreaterThan(0);
+    // One `epoch` event per epoch of the attempt that succeeded, as the lesson says.
+    const epochs = events
+      .filter((e) => e.event === 'epoch')
+      .map((e) => JSON.parse(e.data) as { attempt: number; epoch: number })
+      .filter((e) => e.attempt === job.attempts)
+      .map((e) => e.epoch);
+    expect(epochs).toEqual(job.history.map((h) => h.epoch));
     expect(typesOf(job.metrics, ['valAccuracy', 'bestEpoch', 'inputMode'])).toEqual([
       'number',
       'number',
