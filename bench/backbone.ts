@@ -23,7 +23,9 @@ async function main(): Promise<void> {
   await importBackbones({ source: DEFAULT_SOURCE, out: DEFAULT_OUT });
   const files = (await photosOf('hymenoptera_data/val/bees')).slice(0, Number(values.images));
   const tensors = await Promise.all(
-    files.map(async (f) => preprocess(decodeFile(await readFile(f)), MOBILENET_PREPROCESSING)),
+    files.map(async (f) =>
+      preprocess(await decodeFile(await readFile(f)), MOBILENET_PREPROCESSING),
+    ),
   );
   console.log(
     `${tensors.length} photos, ${values.iterations} runs each, batch 1; median ms per image`,

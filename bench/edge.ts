@@ -22,6 +22,7 @@ import {
 } from '../scripts/models/import.js';
 import { photosOf } from '../test/support/photos.js';
 import { measureInference, median, round2 } from './lib/inference.js';
+import { workerdMemory } from './lib/workerd-memory.js';
 
 const { values } = parseArgs({
   options: {
@@ -43,33 +44,6 @@ async function bundleGzipBytes(work: string): Promise<number> {
     total += gzipSync(await readFile(path.join(out, name)), { level: 9 }).byteLength;
   }
   return total;
-}
-
-/** Resident memory of the workerd processes under `rootPid`: current and peak, in MiB. */
-function workerdMemory(rootPid: number): Map<number, { rss: number; hwm: number }> {
-  const table = execFileSync('ps', ['-eo', 'pid=,ppid=,comm='], { encoding: 'utf8' })
-    .trim()
-    .split('\n')
-    .map((line) => line.trim().split(/\s+/))
-    .map(([pid, ppid, comm]) => ({ pid: Number(pid), ppid: Number(ppid), comm: comm ?? '' }));
-  const descendants = new Set([rootPid]);
-  for (let grew = true; grew;) {
-    grew = false;
-    for (const p of table) {
-      if (descendants.has(p.ppid) && !descendants.has(p.pid)) {
-        descendants.add(p.pid);
-        grew = true;
-      }
-    }
-  }
-  const result = new Map<number, { rss: number; hwm: number }>();
-  for (const p of table) {
-    if (!descendants.has(p.pid) || !p.comm.startsWith('workerd')) continue;
-    const status = execFileSync('cat', [`/proc/${p.pid}/status`], { encoding: 'utf8' });
-    const kb = (key: string) => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
-    result.set(p.pid, { rss: kb('VmRSS') / 1024, hwm: kb('VmHWM') / 1024 });
-  }
-  return result;
 }
 
 async function waitForHealth(): Promise<void> {
@@ -115,7 +89,9 @@ async function main(): Promise<void> {
     const photos = await Promise.all(
       files.map(async (f) => new Uint8Array(await readFile(f)).slice()),
     );
-    const tensors = photos.map((p) => preprocess(decodeFile(p), MOBILENET_PREPROCESSING));
+    const tensors = await Promise.all(
+      photos.map(async (p) => preprocess(await decodeFile(p), MOBILENET_PREPROCESSING)),
+    );
     const bytesTotal = (await Promise.all(files.map((f) => stat(f)))).reduce(
       (n, s) => n + s.size,
       0,

@@ -15,6 +15,8 @@ export interface LocalEdge {
   readonly extraApiKeys: readonly string[];
   /** Stops the dev server (state stays in `stateDir`). */
   stop(): Promise<void>;
+  /** Stops it and starts a new one over the same state: a fresh isolate (its URL may change). */
+  restart(): Promise<LocalEdge>;
 }
 
 export interface LocalEdgeOptions {
@@ -28,6 +30,8 @@ export interface LocalEdgeOptions {
    * 503, which a long benchmark in a busy checkout must not measure (default false).
    */
   frozen?: boolean;
+  /** Extra plain-text vars for the Worker (for example `{ DIAGNOSTICS: 'true' }`). */
+  vars?: Record<string, string>;
 }
 
 /** Applies migrations and seeds the state directory; returns fresh credentials. */
@@ -89,17 +93,35 @@ export async function startLocalEdge(stateDir: string, opts: LocalEdgeOptions): 
   const credentials = await prepareState(stateDir, opts);
   const bundle = opts.frozen ? buildBundle(path.join(stateDir, 'bundle')) : undefined;
   if (opts.frozen) process.env.WRANGLER_CI_DISABLE_CONFIG_WATCHING ??= 'true';
-  const worker = await unstable_startWorker({
-    config: 'wrangler.toml',
-    ...(bundle ? { entrypoint: bundle, build: { bundle: false } } : {}),
-    dev: {
-      persist: stateDir,
-      server: { hostname: '127.0.0.1', port: 0 },
-      inspector: false,
-      logLevel: 'warn',
-      watch: false,
-    },
-  });
-  const url = (await worker.url).href.replace(/\/$/, '');
-  return { url, ...credentials, stop: () => worker.dispose() };
+  const serve = async (): Promise<LocalEdge> => {
+    const worker = await unstable_startWorker({
+      config: 'wrangler.toml',
+      ...(bundle ? { entrypoint: bundle, build: { bundle: false } } : {}),
+      ...(opts.vars
+        ? {
+            bindings: Object.fromEntries(
+              Object.entries(opts.vars).map(([k, value]) => [k, { type: 'plain_text', value }]),
+            ),
+          }
+        : {}),
+      dev: {
+        persist: stateDir,
+        server: { hostname: '127.0.0.1', port: 0 },
+        inspector: false,
+        logLevel: 'warn',
+        watch: false,
+      },
+    });
+    const url = (await worker.url).href.replace(/\/$/, '');
+    return {
+      url,
+      ...credentials,
+      stop: () => worker.dispose(),
+      restart: async () => {
+        await worker.dispose();
+        return serve();
+      },
+    };
+  };
+  return serve();
 }

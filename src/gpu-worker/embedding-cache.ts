@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { DECODING_CONTRACT } from '../shared/decode.js';
 
 /** Where per-view vectors are kept between uses: embeddings, or activations at a cut. */
 export interface VectorCache {
@@ -32,7 +33,8 @@ export class EmbeddingCache implements VectorCache {
     /** A backbone tensor other than the embedding (a fine-tuning cut). */
     tensor?: string,
   ) {
-    const base = path.join(cacheDir, 'embeddings', fingerprint.slice(0, 32));
+    // Keyed by the decoding contract too: vectors of pixels decoded another way are not reused.
+    const base = path.join(cacheDir, 'embeddings', DECODING_CONTRACT, fingerprint.slice(0, 32));
     this.root =
       tensor === undefined ? base : path.join(base, 'cuts', tensor.replace(/[^A-Za-z0-9_-]/g, '_'));
   }

@@ -6,6 +6,7 @@
 import { Worker } from 'node:worker_threads';
 import { renderView, type ViewParams } from '../shared/augment.js';
 import type { Preprocessing } from '../shared/manifest.js';
+import { decodeTarget } from '../shared/decode.js';
 import { ResampleScratch } from '../shared/resample.js';
 import { decodeFile } from './decode.js';
 
@@ -44,6 +45,19 @@ export const DEFAULT_RECYCLE: RecyclePolicy = { maxTraps: 8, maxDecoderBytes: 51
 export interface RenderedViews {
   /** Milliseconds the decoding and rendering took on its thread. */
   readonly ms: number;
+}
+
+/**
+ * The preprocessing an image is decoded for: one decode serves all its views, and the decoding
+ * target does not depend on the input mode, only on the backbone's resize and crop.
+ */
+export function decodePreprocessing(views: readonly ViewRequest[]): Preprocessing {
+  const first = views[0]?.preprocessing;
+  if (!first) throw new RangeError('an image needs at least one view');
+  const target = decodeTarget(first);
+  if (views.some((v) => decodeTarget(v.preprocessing) !== target))
+    throw new RangeError('the views of one image need one decoding target');
+  return first;
 }
 
 /** The image could not be decoded: the dataset is at fault, not the worker. */
@@ -96,7 +110,7 @@ class InlineRenderer implements ViewRenderer {
   readonly capacity = 1;
   private readonly scratch = new ResampleScratch();
 
-  render(
+  async render(
     bytes: Uint8Array,
     views: readonly ViewRequest[],
     targets: readonly Float32Array[],
@@ -104,14 +118,14 @@ class InlineRenderer implements ViewRenderer {
     const started = performance.now();
     let image;
     try {
-      image = decodeFile(bytes);
+      image = await decodeFile(bytes, decodePreprocessing(views));
     } catch (err) {
-      return Promise.reject(new ImageDecodeError((err as Error).message));
+      throw new ImageDecodeError((err as Error).message);
     }
     views.forEach((v, i) =>
       renderView(image, v.view, v.preprocessing, { out: targets[i]!, scratch: this.scratch }),
     );
-    return Promise.resolve({ ms: performance.now() - started });
+    return { ms: performance.now() - started };
   }
 
   async warm(): Promise<void> {}

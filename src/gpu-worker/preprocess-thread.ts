@@ -5,19 +5,26 @@ import { renderView } from '../shared/augment.js';
 import { ResampleScratch } from '../shared/resample.js';
 import { DecodeError } from '../shared/decode.js';
 import { decodeFile, decoderMemoryBytes } from './decode.js';
-import type { RenderReply, RenderRequest } from './preprocess-pool.js';
+import { decodePreprocessing, type RenderReply, type RenderRequest } from './preprocess-pool.js';
 
+if (!parentPort) throw new Error('preprocess-thread.ts runs as a worker thread');
 const port = parentPort;
-if (!port) throw new Error('preprocess-thread.ts runs as a worker thread');
 
 /** The resampler's working memory, reused from view to view. */
 const scratch = new ResampleScratch();
 
+/** Requests are handled one at a time, in order: the pool matches replies to requests by order. */
+let queue: Promise<void> = Promise.resolve();
+
 port.on('message', (req: RenderRequest) => {
+  queue = queue.then(() => handle(req));
+});
+
+async function handle(req: RenderRequest): Promise<void> {
   const started = performance.now();
   let reply: RenderReply;
   try {
-    const image = decodeFile(req.bytes);
+    const image = await decodeFile(req.bytes, decodePreprocessing(req.views));
     req.views.forEach((v, i) =>
       renderView(image, v.view, v.preprocessing, { out: req.targets[i]!, scratch }),
     );
@@ -37,5 +44,5 @@ port.on('message', (req: RenderRequest) => {
     };
   }
   port.postMessage(reply);
-});
+}
 port.postMessage({ ready: true });

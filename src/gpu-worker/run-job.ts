@@ -22,6 +22,7 @@ import {
 } from '../shared/heads.js';
 import type { EpochMetrics, FineTuneSpec, JsonValue, LeaseGrant } from '../shared/jobs.js';
 import type { Preprocessing } from '../shared/manifest.js';
+import { decodeTarget, decodedSize } from '../shared/decode.js';
 import type { BackboneStore } from './backbones.js';
 import type { EdgeClient } from './edge-client.js';
 import { EmbeddingCache, MemoryCache, type VectorCache } from './embedding-cache.js';
@@ -108,6 +109,7 @@ function viewsFor(
   split: 'train' | 'val',
   spec: FineTuneSpec,
   modes: readonly InputMode[],
+  target: number,
 ): ModeView[] {
   const centres = modes.map((mode) => ({
     mode,
@@ -117,7 +119,9 @@ function viewsFor(
   if (split === 'val' || spec.augmentation.preset === 'none' || spec.augmentation.views === 0)
     return centres;
   const aug = AugmentationSchema.parse(AUGMENTATION_PRESETS[spec.augmentation.preset]);
-  const extra = trainingViews(image.width, image.height, aug, {
+  // Crop boxes lie on the image as it is decoded: upright, shrunk to the model's size.
+  const decoded = decodedSize(image, target);
+  const extra = trainingViews(decoded.width, decoded.height, aug, {
     seed: spec.seed,
     imageKey: image.sha256,
     count: spec.augmentation.views,
@@ -408,7 +412,7 @@ export async function runJob(
     ...dataset.images.train.map((image) => ({ image, split: 'train' as const })),
     ...dataset.images.val.map((image) => ({ image, split: 'val' as const })),
   ].map(({ image, split }) => {
-    const views = viewsFor(image, split, spec, modes);
+    const views = viewsFor(image, split, spec, modes, decodeTarget(backbone.preprocessing));
     return { image, split, views, embeddings: new Array<Float32Array | undefined>(views.length) };
   });
   await embedAll(ctx, grant, slots, cache, source.run, signal, timings);

@@ -15,6 +15,12 @@ export const CLASSIFY_LIMITS = {
   maxBatchImages: 16,
   /** Largest batch request body. */
   maxBatchBodyBytes: 24 * 1024 * 1024,
+  /**
+   * Most memory one image's decode may take (working buffers and result, planned from its
+   * headers before decoding): the decoder's share of the isolate's 128 MB (see the README's
+   * memory budget).
+   */
+  maxDecodeBytes: 24 * 1024 * 1024,
 } as const;
 
 /** Media types accepted as a raw request body. */
@@ -84,8 +90,18 @@ const ClassifyCommonSchema = z.object({
   backbonePasses: z.number().int().min(1),
   image: z.object({
     format: z.enum(['jpeg', 'png', 'webp']),
+    /** The photo's size, upright. */
     width: z.number().int(),
     height: z.number().int(),
+    /**
+     * What it was decoded to for the (first) model: shrunk by `scale` while decoding, to the
+     * size the model's preprocessing needs.
+     */
+    decoded: z.object({
+      scale: z.number().int(),
+      width: z.number().int(),
+      height: z.number().int(),
+    }),
   }),
   timings: z.object({
     decodeMs: z.number(),

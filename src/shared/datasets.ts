@@ -128,9 +128,12 @@ export const DatasetImageSchema = z
     /** The entry's path in the archive, or 'upload' for an image added on its own. */
     path: z.string().min(1),
     bytes: z.number().int().positive(),
+    /** As stored (before the EXIF orientation turns the photo upright). */
     width: z.number().int().positive(),
     height: z.number().int().positive(),
     format: z.enum(['jpeg', 'png', 'webp']),
+    /** EXIF orientation 1–8 (absent in manifests written before it was recorded: 1). */
+    orientation: z.number().int().min(1).max(8).optional(),
   })
   .strict();
 export type DatasetImage = z.infer<typeof DatasetImageSchema>;

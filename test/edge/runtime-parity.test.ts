@@ -9,6 +9,7 @@ import { preprocess, stackBatch } from '../../src/shared/preprocess.js';
 import { loadBackboneSession } from '../../src/edge/classification/model-store.js';
 import { decodeUpload } from '../../src/edge/classification/decoder.js';
 import { sniffImage } from '../../src/shared/image-header.js';
+import { decodeTarget, planDecode } from '../../src/shared/decode.js';
 import { identical, relativeError } from '../support/numeric.js';
 import { fixtureBytes, fixtureFloats, parityIndex, seedBackbone } from './fixtures.js';
 
@@ -28,13 +29,14 @@ async function workerdTensors() {
 }
 
 describe('workerd and Node agree', () => {
-  it('the image decoder gives the same pixels as in Node', async () => {
+  it('the image decoder gives the same pixels as in Node (phone photos shrunk while decoded)', async () => {
     const index = await parityIndex();
     for (const [i, meta] of index.images.entries()) {
       const jpeg = await fixtureBytes(`parity/photo-${i}.jpg`);
       const sniffed = sniffImage(jpeg);
       if (sniffed.kind !== 'ok') throw new Error(`${meta.file}: ${sniffed.kind}`);
-      const decoded = decodeUpload(jpeg, sniffed.header);
+      const plan = planDecode(jpeg, sniffed.header, decodeTarget(MOBILENET_PREPROCESSING));
+      const decoded = await decodeUpload(jpeg, sniffed.header, plan);
       const expected = await fixtureBytes(`parity/pixels-${i}.bin`);
       expect([decoded.width, decoded.height, decoded.channels]).toEqual([
         meta.width,

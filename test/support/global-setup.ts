@@ -15,7 +15,7 @@ import { preprocess, stackBatch } from '../../src/shared/preprocess.js';
 import { createWorkerSession } from '../../src/gpu-worker/embed.js';
 import { importBackbones } from '../../scripts/models/import.js';
 import { DATASETS_DIR, MODELS_SOURCE, TEST_CACHE, TEST_MODELS } from './paths.js';
-import { parityPhotos } from './photos.js';
+import { cameraPhotos, parityPhotos } from './photos.js';
 import { decodeFile } from '../../src/gpu-worker/decode.js';
 import { writeDatasetFixtures } from './zip-writer.js';
 
@@ -25,8 +25,9 @@ export default async function setup(): Promise<void> {
   await importBackbones({ source: MODELS_SOURCE, out: TEST_MODELS });
   const dir = path.join(TEST_CACHE, 'parity');
   await mkdir(dir, { recursive: true });
-  const files = await parityPhotos();
-  // Decoded with the worker's decoder (photon, the same wasm the edge runs).
+  // Dataset photos, and full-size phone photos that the decoding contract shrinks while decoding.
+  const files = [...(await parityPhotos()), ...(await cameraPhotos())];
+  // Decoded with the worker's decoder (the shared decoding contract the edge runs too).
   const images = await Promise.all(files.map(async (f) => decodeFile(await readFile(f))));
   const aug = AugmentationSchema.parse(AUGMENTATION_PRESETS['small-dataset']);
   const tensors: Float32Array[] = [];

@@ -40,3 +40,12 @@ export async function parityPhotos(): Promise<string[]> {
   ]);
   return groups.flat();
 }
+
+/** The full-size camera and phone photos (3–9 MP, EXIF intact; the Canon one is orientation 6). */
+export async function cameraPhotos(): Promise<string[]> {
+  const dir = path.join(DATASETS_DIR, 'camera_photos');
+  return (await readdir(dir))
+    .filter((f) => /\.jpe?g$/i.test(f))
+    .sort()
+    .map((f) => path.join(dir, f));
+}

@@ -1,12 +1,13 @@
-// Classification: sniff → decode → preprocess → one backbone pass per preprocessing → each
-// model's classifier (the backbone's own, or trained heads on its embedding) → top-k.
+// Classification: sniff → load models → plan and decode to each model's size (within the decode
+// budget) → preprocess → one backbone pass per preprocessing → each model's classifier (the
+// backbone's own, or trained heads on its embedding) → top-k.
 import { CLASSIFY_LIMITS, type ClassifyResponse } from '../../shared/api.js';
 import type { RgbImage } from '../../shared/image.js';
 import type { Preprocessing } from '../../shared/manifest.js';
 import { topK } from '../../shared/head-math.js';
 import { preprocess } from '../../shared/preprocess.js';
 import { ApiError } from '../errors.js';
-import { DecodeError } from '../../shared/decode.js';
+import { DecodeError, decodeTarget, planDecode, type DecodePlan } from '../../shared/decode.js';
 import { sniffImage, type ImageHeader } from '../../shared/image-header.js';
 import { decodeUpload } from './decoder.js';
 import { loadHeadSession, type LoadedHead } from './head-store.js';
@@ -155,22 +156,23 @@ export interface ModelPredictions {
 }
 
 /**
- * Runs each backbone pass once on a decoded image, then every head on its pass's embedding.
+ * Runs each backbone pass once on its decoded image (`images[i]` for pass i), then every head on
+ * its pass's embedding.
  *
  * @example
- * const { results } = await runModels(prepared, image, 5);
+ * const { results } = await runModels(prepared, [image], 5);
  */
 export async function runModels(
   prepared: PreparedModels,
-  image: RgbImage,
+  images: readonly RgbImage[],
   k: number,
 ): Promise<{ results: ModelPredictions[]; preprocessMs: number; inferenceMs: number }> {
   let preprocessMs = 0;
   let inferenceMs = 0;
   const outputs = [];
-  for (const pass of prepared.passes) {
+  for (const [i, pass] of prepared.passes.entries()) {
     const t0 = performance.now();
-    const tensor = preprocess(image, pass.preprocessing);
+    const tensor = preprocess(images[i]!, pass.preprocessing);
     const t1 = performance.now();
     const { manifest, session } = pass.backbone;
     const { crop } = pass.preprocessing;
@@ -216,10 +218,46 @@ export async function runModels(
   return { results, preprocessMs, inferenceMs };
 }
 
-/** Decodes an upload already inspected, naming `field` when it is corrupt. */
-export function decodeChecked(bytes: Uint8Array, header: ImageHeader, field: string): RgbImage {
+/**
+ * Plans the decode of an inspected upload for each pass (the shrink factor its preprocessing
+ * allows), refusing with 413 one whose decode would take more than the decode budget — before
+ * any decoding — and with 422 one whose headers are corrupt.
+ */
+export function planDecodes(
+  bytes: Uint8Array,
+  header: ImageHeader,
+  passes: readonly { readonly preprocessing: Preprocessing }[],
+  field: string,
+): DecodePlan[] {
+  return passes.map((pass) => {
+    let plan: DecodePlan;
+    try {
+      plan = planDecode(bytes, header, decodeTarget(pass.preprocessing));
+    } catch (err) {
+      if (err instanceof DecodeError) throw new ApiError('invalid_image', err.message, field);
+      throw err;
+    }
+    if (plan.costBytes > CLASSIFY_LIMITS.maxDecodeBytes) {
+      const mb = (n: number) => (n / 1024 / 1024).toFixed(1);
+      throw new ApiError(
+        'image_too_large',
+        `decoding this ${header.width}×${header.height} ${header.format.toUpperCase()} would take ${mb(plan.costBytes)} MB; the limit is ${mb(CLASSIFY_LIMITS.maxDecodeBytes)} MB${header.format === 'webp' ? ' (WebP is decoded at full size: send large photos as JPEG or PNG)' : ''}`,
+        field,
+      );
+    }
+    return plan;
+  });
+}
+
+/** Decodes an upload as planned, naming `field` when it is corrupt. */
+export async function decodeChecked(
+  bytes: Uint8Array,
+  header: ImageHeader,
+  plan: Pick<DecodePlan, 'scale'>,
+  field: string,
+): Promise<RgbImage> {
   try {
-    return decodeUpload(bytes, header);
+    return await decodeUpload(bytes, header, plan);
   } catch (err) {
     if (err instanceof DecodeError) throw new ApiError('invalid_image', err.message, field);
     throw err;
@@ -237,7 +275,9 @@ const round = (ms: number) => Math.round(ms * 100) / 100;
 
 /**
  * Classifies one encoded image with every target: the image is inspected before anything else,
- * models load while it decodes, and each backbone runs once per distinct preprocessing.
+ * then the models load, then it is decoded once per shrink factor the passes need (usually one),
+ * each decode planned and budgeted before it runs; each backbone runs once per distinct
+ * preprocessing.
  *
  * @example
  * const result = await classifyImage(bytes, { load: () => prepareModels(deps, targets, 'query.model'), topK: 5, imageField: 'body' });
@@ -245,7 +285,7 @@ const round = (ms: number) => Math.round(ms * 100) / 100;
 export async function classifyImage(
   bytes: Uint8Array,
   opts: {
-    /** Called once the image has passed inspection; the models load while it decodes. */
+    /** Called once the image has passed inspection. */
     readonly load: () => Promise<PreparedModels>;
     readonly topK: number;
     /** The request field named in errors, e.g. `body` or `form.image`. */
@@ -254,22 +294,37 @@ export async function classifyImage(
 ): Promise<ClassifyResult> {
   const started = performance.now();
   const header = inspectImage(bytes, opts.imageField);
-  const loading = opts.load();
-  loading.catch(() => undefined);
-  const decodeStart = performance.now();
-  const image = decodeChecked(bytes, header, opts.imageField);
-  const decodeEnd = performance.now();
-  const prepared = await loading;
+  const prepared = await opts.load();
   const loaded = performance.now();
-  const run = await runModels(prepared, image, opts.topK);
+  const plans = planDecodes(bytes, header, prepared.passes, opts.imageField);
+  // One decode per distinct shrink factor, shared by the passes that need it.
+  const decodedAt = new Map<number, RgbImage>();
+  const images: RgbImage[] = [];
+  for (const plan of plans) {
+    let image = decodedAt.get(plan.scale);
+    if (!image) {
+      image = await decodeChecked(bytes, header, plan, opts.imageField);
+      decodedAt.set(plan.scale, image);
+    }
+    images.push(image);
+  }
+  const decoded = performance.now();
+  const run = await runModels(prepared, images, opts.topK);
   const done = performance.now();
+  const upright = header.orientation >= 5;
+  const first = plans[0]!;
   return {
     results: run.results,
     backbonePasses: prepared.passes.length,
-    image: { format: header.format, width: image.width, height: image.height },
+    image: {
+      format: header.format,
+      width: upright ? header.height : header.width,
+      height: upright ? header.width : header.height,
+      decoded: { scale: first.scale, width: first.width, height: first.height },
+    },
     timings: {
-      decodeMs: round(decodeEnd - decodeStart),
-      modelLoadMs: round(loaded - decodeEnd),
+      decodeMs: round(decoded - loaded),
+      modelLoadMs: round(loaded - started),
       preprocessMs: round(run.preprocessMs),
       inferenceMs: round(run.inferenceMs),
       totalMs: round(done - started),

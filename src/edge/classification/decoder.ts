@@ -1,15 +1,20 @@
-// The edge's image decoder: photon's workerd build (its wasm imported as a precompiled module).
+// The edge's image decoder: the shared decoding contract, with photon's workerd build (its wasm
+// imported as a precompiled module) for WebP, the one format decoded whole.
 import { PhotonImage, initPhoton } from '@cf-wasm/photon/workerd';
-import { decodeImage } from '../../shared/decode.js';
+import { decodeScaled, type DecodePlan } from '../../shared/decode.js';
 import type { RgbImage } from '../../shared/image.js';
 import type { ImageHeader } from '../../shared/image-header.js';
 
-/** Decodes an inspected upload into upright RGBA pixels. */
-export function decodeUpload(bytes: Uint8Array, header: ImageHeader): RgbImage {
-  return decodeImage(PhotonImage, bytes, header);
+/** Decodes an inspected upload as planned: shrunk to its model's size, upright, RGB. */
+export function decodeUpload(
+  bytes: Uint8Array,
+  header: ImageHeader,
+  plan: Pick<DecodePlan, 'scale'>,
+): Promise<RgbImage> {
+  return decodeScaled(PhotonImage, bytes, header, plan);
 }
 
-/** Bytes of linear memory the decoder holds now. */
+/** Bytes of linear memory the WebP decoder holds now (its high-water mark: wasm never shrinks). */
 export async function decoderMemoryBytes(): Promise<number> {
   const exports: unknown = await initPhoton.promise;
   const memory =

@@ -174,8 +174,17 @@ async function readEntries(
     await writes.put(keys.image(sha256), bytes, {
       httpMetadata: { contentType: IMAGE_CONTENT_TYPES[header.format] },
     });
-    const { width, height, format } = header;
-    accepted[split].push({ sha256, label, path, bytes: bytes.byteLength, width, height, format });
+    const { width, height, format, orientation } = header;
+    accepted[split].push({
+      sha256,
+      label,
+      path,
+      bytes: bytes.byteLength,
+      width,
+      height,
+      format,
+      orientation,
+    });
   }
   await writes.flush();
   return accepted;

@@ -169,6 +169,7 @@ export async function addImage(
       width: header.width,
       height: header.height,
       format: header.format,
+      orientation: header.orientation,
     };
     const images = { ...manifest.images, [split]: [...manifest.images[split], entry] };
     const next: DatasetManifest = {
