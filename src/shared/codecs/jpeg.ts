@@ -578,6 +578,8 @@ class JpegDecoder {
     const kept = this.kept;
     const block = this.block;
     const dcOnly = this.n === 1;
+    const full = this.n === 8;
+    const work = this.rowPass;
     let pos = reader.pos;
     let bits = reader.bits;
     let count = reader.count;
@@ -618,7 +620,12 @@ class JpegDecoder {
           c.pred += v < 1 << (s - 1) ? v - (1 << s) + 1 : v;
         }
         block[0] = c.pred;
-        if (!dcOnly) block.fill(0, 1, kept);
+        // At full size the coefficients go dequantised, in natural order, straight to the IDCT.
+        const aq = full ? this.aanQuant(c.tq) : null;
+        if (aq) {
+          work.fill(0);
+          work[0] = c.pred * aq[0]!;
+        } else if (!dcOnly) block.fill(0, 1, kept);
         const ac = c.acTable!;
         const fast = ac.fast;
         const fastAc = ac.fastAc;
@@ -641,7 +648,10 @@ class JpegDecoder {
             k += run;
             if (k > 63)
               throw new DecodeError('the JPEG data is corrupt (coefficient out of range)');
-            if (k < kept) block[k] = whole >> 16;
+            if (aq) {
+              const at = ZIGZAG[k]!;
+              work[at] = (whole >> 16) * aq[at]!;
+            } else if (k < kept) block[k] = whole >> 16;
             continue;
           }
           hit = fast[(bits >>> (count - LOOKAHEAD)) & 511]!;
@@ -663,7 +673,11 @@ class JpegDecoder {
           count -= s;
           if (k < kept) {
             const v = (bits >>> count) & ((1 << s) - 1);
-            block[k] = v < 1 << (s - 1) ? v - (1 << s) + 1 : v;
+            const value = v < 1 << (s - 1) ? v - (1 << s) + 1 : v;
+            if (aq) {
+              const at = ZIGZAG[k]!;
+              work[at] = value * aq[at]!;
+            } else block[k] = value;
           }
         }
         if (dcOnly) {
@@ -672,6 +686,11 @@ class JpegDecoder {
           const planeWidth = c.paddedWide;
           c.plane[((blockIndex / planeWidth) | 0) * planeWidth + (blockIndex % planeWidth)] =
             v < 0 ? 0 : v > 255 ? 255 : v;
+        } else if (aq) {
+          const planeWidth = c.paddedWide * 8;
+          const at =
+            ((blockIndex / c.paddedWide) | 0) * 8 * planeWidth + (blockIndex % c.paddedWide) * 8;
+          idct8(work, c.plane, at, planeWidth);
         } else this.idct(c, blockIndex, block);
       }
     }
@@ -848,6 +867,16 @@ class JpegDecoder {
       plane[at + planeWidth + 1] = d < 0 ? 0 : d > 255 ? 255 : d;
       return;
     }
+    if (n === 8) {
+      const aq = this.aanQuant(c.tq);
+      const work = this.rowPass;
+      for (let k = 0; k < 64; k++) {
+        const pos = ZIGZAG[k]!;
+        work[pos] = zz[k]! * aq[pos]!;
+      }
+      idct8(work, plane, y0 * planeWidth + x0, planeWidth);
+      return;
+    }
     // Natural-order coefficients of the n × n corner.
     const f = this.corner;
     f.fill(0, 0, n * n);
@@ -875,6 +904,23 @@ class JpegDecoder {
         plane[row + x] = p < 0 ? 0 : p > 255 ? 255 : p;
       }
     }
+  }
+
+  private readonly aanTables: (Float64Array | null)[] = [null, null, null, null];
+
+  /** Quantisation table `tq` in natural order, prescaled for the AAN IDCT (built once). */
+  private aanQuant(tq: number): Float64Array {
+    let table = this.aanTables[tq];
+    if (!table) {
+      const q = this.quant[tq]!;
+      table = new Float64Array(64);
+      for (let k = 0; k < 64; k++) {
+        const pos = ZIGZAG[k]!;
+        table[pos] = q[k]! * AAN_SCALE[pos >> 3]! * AAN_SCALE[pos & 7]!;
+      }
+      this.aanTables[tq] = table;
+    }
+    return table;
   }
 
   /** Upsamples chroma (triangle filter for 2×, nearest otherwise) and converts to RGB. */
@@ -908,6 +954,111 @@ class JpegDecoder {
       colour(rows, out, o, width);
     }
     return { width, height, channels: 3, data: out };
+  }
+}
+
+/** AAN's per-frequency scale factors: 1, then cos(kπ/16)·√2. */
+const AAN_SCALE = Float64Array.from({ length: 8 }, (_, k) =>
+  k === 0 ? 1 : Math.cos((k * Math.PI) / 16) * Math.SQRT2,
+);
+
+/**
+ * The full 8 × 8 inverse DCT by Arai, Agui and Nakajima's factorisation (5 multiplications per
+ * 8-point pass, the rest folded into the prescaled quantisation table), columns then rows, in
+ * doubles: `work` holds the dequantised coefficients in natural order (and is overwritten), the
+ * 64 pixels go to `plane` at `at` with row stride `stride`.
+ */
+function idct8(work: Float64Array, plane: Uint8Array, at: number, stride: number): void {
+  for (let col = 0; col < 8; col++) {
+    const c0 = work[col]!;
+    const c1 = work[8 + col]!;
+    const c2 = work[16 + col]!;
+    const c3 = work[24 + col]!;
+    const c4 = work[32 + col]!;
+    const c5 = work[40 + col]!;
+    const c6 = work[48 + col]!;
+    const c7 = work[56 + col]!;
+    if (c1 === 0 && c2 === 0 && c3 === 0 && c4 === 0 && c5 === 0 && c6 === 0 && c7 === 0) {
+      for (let r = 1; r < 8; r++) work[r * 8 + col] = c0;
+      continue;
+    }
+    let t10 = c0 + c4;
+    let t11 = c0 - c4;
+    let t13 = c2 + c6;
+    let t12 = (c2 - c6) * 1.414213562 - t13;
+    const e0 = t10 + t13;
+    const e3 = t10 - t13;
+    const e1 = t11 + t12;
+    const e2 = t11 - t12;
+    const z13 = c5 + c3;
+    const z10 = c5 - c3;
+    const z11 = c1 + c7;
+    const z12 = c1 - c7;
+    const o7 = z11 + z13;
+    t11 = (z11 - z13) * 1.414213562;
+    const z5 = (z10 + z12) * 1.847759065;
+    t10 = 1.0823922 * z12 - z5;
+    t12 = -2.61312593 * z10 + z5;
+    const o6 = t12 - o7;
+    const o5 = t11 - o6;
+    const o4 = t10 + o5;
+    work[col] = e0 + o7;
+    work[56 + col] = e0 - o7;
+    work[8 + col] = e1 + o6;
+    work[48 + col] = e1 - o6;
+    work[16 + col] = e2 + o5;
+    work[40 + col] = e2 - o5;
+    work[32 + col] = e3 + o4;
+    work[24 + col] = e3 - o4;
+  }
+  for (let row = 0; row < 8; row++) {
+    const b = row * 8;
+    const c0 = work[b]!;
+    const c1 = work[b + 1]!;
+    const c2 = work[b + 2]!;
+    const c3 = work[b + 3]!;
+    const c4 = work[b + 4]!;
+    const c5 = work[b + 5]!;
+    const c6 = work[b + 6]!;
+    const c7 = work[b + 7]!;
+    let t10 = c0 + c4;
+    let t11 = c0 - c4;
+    let t13 = c2 + c6;
+    let t12 = (c2 - c6) * 1.414213562 - t13;
+    const e0 = t10 + t13;
+    const e3 = t10 - t13;
+    const e1 = t11 + t12;
+    const e2 = t11 - t12;
+    const z13 = c5 + c3;
+    const z10 = c5 - c3;
+    const z11 = c1 + c7;
+    const z12 = c1 - c7;
+    const o7 = z11 + z13;
+    t11 = (z11 - z13) * 1.414213562;
+    const z5 = (z10 + z12) * 1.847759065;
+    t10 = 1.0823922 * z12 - z5;
+    t12 = -2.61312593 * z10 + z5;
+    const o6 = t12 - o7;
+    const o5 = t11 - o6;
+    const o4 = t10 + o5;
+    const out = at + row * stride;
+    // The two passes leave the pixels scaled by 8; +0.5 then truncation rounds (values ≥ 0).
+    const p0 = (e0 + o7) * 0.125 + 128.5;
+    const p7 = (e0 - o7) * 0.125 + 128.5;
+    const p1 = (e1 + o6) * 0.125 + 128.5;
+    const p6 = (e1 - o6) * 0.125 + 128.5;
+    const p2 = (e2 + o5) * 0.125 + 128.5;
+    const p5 = (e2 - o5) * 0.125 + 128.5;
+    const p4 = (e3 + o4) * 0.125 + 128.5;
+    const p3 = (e3 - o4) * 0.125 + 128.5;
+    plane[out] = p0 <= 0 ? 0 : p0 >= 255 ? 255 : p0 | 0;
+    plane[out + 1] = p1 <= 0 ? 0 : p1 >= 255 ? 255 : p1 | 0;
+    plane[out + 2] = p2 <= 0 ? 0 : p2 >= 255 ? 255 : p2 | 0;
+    plane[out + 3] = p3 <= 0 ? 0 : p3 >= 255 ? 255 : p3 | 0;
+    plane[out + 4] = p4 <= 0 ? 0 : p4 >= 255 ? 255 : p4 | 0;
+    plane[out + 5] = p5 <= 0 ? 0 : p5 >= 255 ? 255 : p5 | 0;
+    plane[out + 6] = p6 <= 0 ? 0 : p6 >= 255 ? 255 : p6 | 0;
+    plane[out + 7] = p7 <= 0 ? 0 : p7 >= 255 ? 255 : p7 | 0;
   }
 }
 
