@@ -984,7 +984,7 @@ function idct8(work: Float64Array, plane: Uint8Array, at: number, stride: number
     }
     let t10 = c0 + c4;
     let t11 = c0 - c4;
-    let t13 = c2 + c6;
+    const t13 = c2 + c6;
     let t12 = (c2 - c6) * 1.414213562 - t13;
     const e0 = t10 + t13;
     const e3 = t10 - t13;
@@ -1023,7 +1023,7 @@ function idct8(work: Float64Array, plane: Uint8Array, at: number, stride: number
     const c7 = work[b + 7]!;
     let t10 = c0 + c4;
     let t11 = c0 - c4;
-    let t13 = c2 + c6;
+    const t13 = c2 + c6;
     let t12 = (c2 - c6) * 1.414213562 - t13;
     const e0 = t10 + t13;
     const e3 = t10 - t13;
