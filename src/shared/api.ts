@@ -20,7 +20,7 @@ export const CLASSIFY_LIMITS = {
    * headers before decoding): the decoder's share of the isolate's 128 MB (see the README's
    * memory budget).
    */
-  maxDecodeBytes: 24 * 1024 * 1024,
+  maxDecodeBytes: 16 * 1024 * 1024,
 } as const;
 
 /** Media types accepted as a raw request body. */

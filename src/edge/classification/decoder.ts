@@ -5,7 +5,11 @@ import { decodeScaled, type DecodePlan } from '../../shared/decode.js';
 import type { RgbImage } from '../../shared/image.js';
 import type { ImageHeader } from '../../shared/image-header.js';
 
-/** Decodes an inspected upload as planned: shrunk to its model's size, upright, RGB. */
+/**
+ * Decodes an inspected upload as planned: shrunk to its model's size, upright, RGB. JPEG and
+ * WebP decode synchronously, so two requests of one isolate never hold a JPEG or WebP decode's
+ * memory at once; only PNG decodes (which await their inflater, a few MB each) can overlap.
+ */
 export function decodeUpload(
   bytes: Uint8Array,
   header: ImageHeader,

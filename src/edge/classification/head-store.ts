@@ -23,8 +23,11 @@ export interface LoadedHead {
   readonly bytes: number;
 }
 
-/** Head bytes an isolate keeps loaded (sessions hold about their model's size). */
-export const HEAD_CACHE_BYTES = 48 * 1024 * 1024;
+/**
+ * Head bytes an isolate keeps loaded (sessions hold about their model's size): its share of the
+ * isolate's 128 MB (the README's memory budget).
+ */
+export const HEAD_CACHE_BYTES = 32 * 1024 * 1024;
 
 const cache = new SizedLru<Promise<LoadedHead>>(HEAD_CACHE_BYTES);
 
