@@ -94,6 +94,23 @@ describe('POST /v1/classify refuses bad input', () => {
     expect(body.detail).toContain('8000×6000');
   });
 
+  it('413 for a photo whose decode would pass the decode budget, before decoding', async () => {
+    // WebP is decoded whole: 2000 × 2000 plans ~40 MB against the 16 MiB budget.
+    const big = await fixtureBytes('images/bee-2000.webp');
+    const body = await expectProblem(
+      post(big, { 'content-type': 'image/webp' }),
+      413,
+      'image_too_large',
+      'body',
+    );
+    expect(body.detail).toMatch(/would take \d+(\.\d)? MB; the limit is 16\.0 MB/);
+    expect(body.detail).toContain('JPEG or PNG');
+    // The same photo as a 4 MP JPEG is decoded shrunk, well inside the budget.
+    const res = await post(await fixtureBytes('images/bee-2000.jpg'), jpegHeaders);
+    expect(res.status).toBe(200);
+    expect(CLASSIFY_LIMITS.maxDecodeBytes).toBe(16 * 1024 * 1024);
+  });
+
   it('413 for a PNG declaring a huge size', async () => {
     const huge = png.slice();
     new DataView(huge.buffer).setUint32(16, 60000);

@@ -90,6 +90,9 @@ async function writeImageVariants(dir: string): Promise<void> {
     'bee-grey16.png': photo().greyscale().toColourspace('grey16').png().toBuffer(),
     'bee.webp': photo().webp({ quality: 95 }).toBuffer(),
     'bee-lossless.webp': photo().webp({ lossless: true }).toBuffer(),
+    // Past the decode budget as WebP (decoded whole), well inside it as JPEG (decoded shrunk).
+    'bee-2000.webp': photo().resize(2000, 2000, { fit: 'fill' }).webp().toBuffer(),
+    'bee-2000.jpg': photo().resize(2000, 2000, { fit: 'fill' }).jpeg().toBuffer(),
     'bee-grey.jpg': photo().greyscale().jpeg().toBuffer(),
     'bee-cmyk.jpg': photo().toColourspace('cmyk').jpeg().toBuffer(),
     'bee-progressive.jpg': photo().jpeg({ progressive: true }).toBuffer(),
