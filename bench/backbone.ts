@@ -11,6 +11,7 @@ import { preprocess } from '../src/shared/preprocess.js';
 import { DEFAULT_OUT, DEFAULT_SOURCE, importBackbones } from '../scripts/models/import.js';
 import { photosOf } from '../test/support/photos.js';
 import { measureInference } from './lib/inference.js';
+import { recordFigures } from './lib/results.js';
 
 const { values } = parseArgs({
   options: {
@@ -41,6 +42,25 @@ async function main(): Promise<void> {
       `${r.id.padEnd(20)} onnxruntime-node ${r.node_ms.toFixed(2)} ms   onnxruntime-web in workerd ${r.workerd_ms.toFixed(2)} ms   ratio ${r.ratio.toFixed(2)}×`,
     );
   }
+  const figures: Parameters<typeof recordFigures>[1] = {};
+  for (const r of rows) {
+    figures[`backbone.${r.id}.node_ms`] = {
+      value: r.node_ms,
+      display: `${r.node_ms.toFixed(2)} ms`,
+      label: `${r.id}: inference per image in onnxruntime-node (one thread, batch 1, median)`,
+    };
+    figures[`backbone.${r.id}.workerd_ms`] = {
+      value: r.workerd_ms,
+      display: `${r.workerd_ms.toFixed(2)} ms`,
+      label: `${r.id}: inference per image in onnxruntime-web inside workerd (batch 1, median)`,
+    };
+    figures[`backbone.${r.id}.ratio`] = {
+      value: r.ratio,
+      display: `${r.ratio.toFixed(1)}×`,
+      label: `${r.id}: onnxruntime-web in workerd against onnxruntime-node`,
+    };
+  }
+  await recordFigures('npm run bench:backbone', figures);
   console.log(JSON.stringify({ backbones: rows }));
 }
 

@@ -22,6 +22,7 @@ import {
 } from '../scripts/models/import.js';
 import { photosOf } from '../test/support/photos.js';
 import { measureInference, median, round2 } from './lib/inference.js';
+import { recordFigures } from './lib/results.js';
 import { workerdMemory } from './lib/workerd-memory.js';
 
 const { values } = parseArgs({
@@ -164,6 +165,28 @@ async function main(): Promise<void> {
           `workerd process RSS grew ${growth.toFixed(1)} MiB (peak ${peak.toFixed(0)} MiB, includes compiled code)`,
       );
 
+      await recordFigures('npm run bench:edge', {
+        'edge.e2e_ms': {
+          value: round2(median(e2e)),
+          display: `${median(e2e).toFixed(0)} ms`,
+          label: `a whole classification through the local edge (decode, preprocess, inference, HTTP; ${DEFAULT_CLASSIFIER}, median)`,
+        },
+        'edge.cold_ms': {
+          value: round2(cold.ms),
+          display: `${cold.ms.toFixed(0)} ms`,
+          label: 'the first request of a fresh isolate (model from R2, runtime start, session)',
+        },
+        'edge.bundle_gzip_mib': {
+          value: round2(bundle / 1024 / 1024),
+          display: `${(bundle / 1024 / 1024).toFixed(1)} MiB`,
+          label: 'the Worker upload, gzipped',
+        },
+        'edge.wasm_mib': {
+          value: round2(wasmMb),
+          display: `${wasmMb.toFixed(1)} MiB`,
+          label: 'isolate wasm memory with both backbones loaded',
+        },
+      });
       console.log(
         JSON.stringify({
           node_ms: row!.node_ms,

@@ -14,10 +14,13 @@ import { DEFAULT_OUT, DEFAULT_SOURCE } from '../scripts/models/import.js';
 import { DATASETS_DIR } from '../test/support/paths.js';
 import { startInProcessWorker } from '../scripts/lib/in-process-worker.js';
 import { uploadImageFolder } from './lib/dataset.js';
+import { recordFigures } from './lib/results.js';
+
+const DEFAULT_DATASET = path.join(DATASETS_DIR, 'hymenoptera_data');
 
 const { values } = parseArgs({
   options: {
-    dataset: { type: 'string', default: path.join(DATASETS_DIR, 'hymenoptera_data') },
+    dataset: { type: 'string', default: DEFAULT_DATASET },
     backbone: { type: 'string', default: 'mobilenet-v2-0.35' },
     /** Epochs of the full fine-tune (every layer trains: the slow one). */
     'full-epochs': { type: 'string', default: '6' },
@@ -120,7 +123,37 @@ async function main(): Promise<void> {
         ),
       ),
     );
-    if (batch.comparison.some((r) => r.status !== 'succeeded')) process.exitCode = 1;
+    if (batch.comparison.some((r) => r.status !== 'succeeded')) {
+      process.exitCode = 1;
+      return;
+    }
+    const name = path
+      .basename(path.resolve(values.dataset))
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '_');
+    const figures: Parameters<typeof recordFigures>[1] = {};
+    for (const r of batch.comparison) {
+      const prefix = `strategies.${name}.${values.backbone}.${r.strategy}`;
+      figures[`${prefix}.val_acc`] = {
+        value: r.valAccuracy ?? 0,
+        display: (r.valAccuracy ?? 0).toFixed(3),
+        label: `${name}, ${values.backbone}, ${r.strategy}: validation accuracy`,
+      };
+      figures[`${prefix}.total_s`] = {
+        value: r.totalSeconds ?? 0,
+        display: `${(r.totalSeconds ?? 0).toFixed(1)} s`,
+        label: `${name}, ${values.backbone}, ${r.strategy}: lease to completed head`,
+      };
+    }
+    const args = [
+      values.dataset === DEFAULT_DATASET ? '' : `--dataset ${values.dataset}`,
+      values.backbone === 'mobilenet-v2-0.35' ? '' : `--backbone ${values.backbone}`,
+      values['full-epochs'] === '6' ? '' : `--full-epochs ${values['full-epochs']}`,
+    ].filter(Boolean);
+    await recordFigures(
+      `npm run bench:strategies${args.length > 0 ? ` -- ${args.join(' ')}` : ''}`,
+      figures,
+    );
   } finally {
     await worker.stop();
     await edge.stop();

@@ -19,10 +19,13 @@ import { startLocalEdge } from '../scripts/lib/local-edge.js';
 import { DEFAULT_OUT, DEFAULT_SOURCE } from '../scripts/models/import.js';
 import { DATASETS_DIR } from '../test/support/paths.js';
 import { uploadImageFolder } from './lib/dataset.js';
+import { recordFigures } from './lib/results.js';
+
+const DEFAULT_DATASET = path.join(DATASETS_DIR, 'hymenoptera_data');
 
 const { values } = parseArgs({
   options: {
-    dataset: { type: 'string', default: path.join(DATASETS_DIR, 'hymenoptera_data') },
+    dataset: { type: 'string', default: DEFAULT_DATASET },
     backbone: { type: 'string', default: DEFAULT_EMBEDDER },
     threads: { type: 'string', default: '2' },
     /** Preprocessing threads (0 decodes on the main thread). */
@@ -33,8 +36,78 @@ const { values } = parseArgs({
     quick: { type: 'boolean', default: false },
     /** Extra job fields as JSON, e.g. '{"preset":"lesson"}' — the default job when absent. */
     spec: { type: 'string', default: '{}' },
+    /** Do not write the figures into bench/results.json. */
+    'no-record': { type: 'boolean', default: false },
+    /**
+     * Record a run with --spec too, under `train.<dataset>…<label>` (a default job needs none):
+     * e.g. --spec '{"optimizer":{"backboneLr":3e-4}}' --label backbone_lr_3e-4.
+     */
+    label: { type: 'string' },
   },
 });
+
+/** The results-file prefix of this run: `train.<dataset>[.<backbone>][.<strategy>]`. */
+function figurePrefix(): string {
+  const dataset = path
+    .basename(path.resolve(values.dataset))
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '_');
+  const backbone = values.backbone === DEFAULT_EMBEDDER ? '' : `.${values.backbone}`;
+  const strategy = values.strategy === 'feature_extraction' ? '' : `.${values.strategy}`;
+  const label = values.label ? `.${values.label}` : '';
+  return `train.${dataset}${backbone}${strategy}${label}`;
+}
+
+/** Writes the run's figures into bench/results.json (default jobs only; --no-record skips). */
+async function record(
+  summary: ReturnType<typeof figures>,
+  warmSeconds: number | undefined,
+): Promise<void> {
+  if (values['no-record'] || (values.spec !== '{}' && !values.label)) return;
+  const prefix = figurePrefix();
+  const name = path.basename(path.resolve(values.dataset));
+  const command = `npm run bench:train -- ${[
+    values.dataset === DEFAULT_DATASET ? '' : `--dataset ${values.dataset}`,
+    values.backbone === DEFAULT_EMBEDDER ? '' : `--backbone ${values.backbone}`,
+    values.strategy === 'feature_extraction' ? '' : `--strategy ${values.strategy}`,
+    values.spec === '{}' ? '' : `--spec '${values.spec}'`,
+    values.label ? `--label ${values.label}` : '',
+    values.quick ? '--quick' : '',
+  ]
+    .filter(Boolean)
+    .join(' ')}`.replace(/ -- $/, '');
+  await recordFigures(command.trimEnd(), {
+    [`${prefix}.val_acc`]: {
+      value: summary.val_acc,
+      display: summary.val_acc.toFixed(3),
+      label: `${name}: validation accuracy of the kept epoch`,
+    },
+    [`${prefix}.total_s`]: {
+      value: summary.total_s,
+      display: `${summary.total_s.toFixed(1)} s`,
+      label: `${name}: lease to completed head, embeddings computed (cold)`,
+    },
+    [`${prefix}.train_s`]: {
+      value: summary.train_s,
+      display: `${summary.train_s.toFixed(2)} s`,
+      label: `${name}: head training alone`,
+    },
+    [`${prefix}.embed_images_per_s`]: {
+      value: summary.embed_images_per_s,
+      display: `${summary.embed_images_per_s.toFixed(0)} images/s`,
+      label: `${name}: decode, views and backbone`,
+    },
+    ...(warmSeconds === undefined
+      ? {}
+      : {
+          [`${prefix}.warm_s`]: {
+            value: Math.round(warmSeconds * 100) / 100,
+            display: `${warmSeconds.toFixed(1)} s`,
+            label: `${name}: the same job again, embeddings from the cache`,
+          },
+        }),
+  });
+}
 
 async function main(): Promise<void> {
   const work = await mkdtemp(path.join(tmpdir(), 'headstart-bench-train-'));
@@ -116,6 +189,7 @@ async function main(): Promise<void> {
     );
     if (values.quick) {
       await Promise.all([backbones.close(), renderer.close()]);
+      await record(figures(t, embedPerSecond, cold), undefined);
       console.log(JSON.stringify(figures(t, embedPerSecond, cold)));
       return;
     }
@@ -153,6 +227,7 @@ async function main(): Promise<void> {
       `training time by embeddings (${preset.epochs} epochs): ${scaling.map((s) => `${s.n}: ${s.seconds.toFixed(2)} s`).join(', ')}`,
     );
     await Promise.all([backbones.close(), renderer.close()]);
+    await record(figures(t, embedPerSecond, cold), warm.totalSeconds);
     console.log(JSON.stringify(figures(t, embedPerSecond, cold)));
   } finally {
     await edge.stop();

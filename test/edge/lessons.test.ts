@@ -5,6 +5,8 @@ import { SELF } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { LESSON_SOURCES } from '../../src/edge/lessons/catalog.js';
 import { parseLesson, type Quiz } from '../../src/shared/lessons.js';
+import { ResultsSchema } from '../../src/shared/figures.js';
+import benchResults from '../../bench/results.json';
 
 const ID = 'cv-transfer-learning';
 const get = (path: string, headers: Record<string, string> = {}) =>
@@ -65,6 +67,19 @@ describe('GET /v1/lessons/{id}', () => {
     );
     expect(body.quiz.questions.length).toBe(sourceQuiz().questions.length);
     expect(Object.keys(body.quiz.questions[0]!.options[0]!).sort()).toEqual(['id', 'text']);
+  });
+
+  it('quotes measured figures from bench/results.json, saying how and when each was measured', async () => {
+    const body = await (await get(`/v1/lessons/${ID}`)).json<{ html: string }>();
+    expect(body.html).not.toContain('{{figure:');
+    const results = ResultsSchema.parse(benchResults);
+    const accuracy = results.figures['train.hymenoptera_data.val_acc']!;
+    // The figure's own words, command and date in its title; the value as the text.
+    expect(body.html).toContain(
+      `<span class="figure" title="${accuracy.label}: ${accuracy.command}, ${accuracy.date}">${accuracy.display}</span>`,
+    );
+    // Scrollable code blocks can be reached with the keyboard.
+    expect(body.html).toContain('<pre tabindex="0" aria-label="python code">');
   });
 
   it('answers 404 for an unknown lesson and 400 for a malformed id', async () => {

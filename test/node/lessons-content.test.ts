@@ -5,6 +5,13 @@ import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { WIDGET_NAMES, codeBlocks, parseLesson } from '../../src/shared/lessons.js';
+import {
+  LESSON_FIGURE,
+  ResultsSchema,
+  quotedFigures,
+  renderFigures,
+  updateReadmeFigures,
+} from '../../src/shared/figures.js';
 import { SHARED_DIR } from '../support/paths.js';
 import { tempDir } from '../support/temp.js';
 
@@ -67,6 +74,21 @@ describe('cv-transfer-learning: frontmatter, widgets and quiz', () => {
     expect([...used].sort()).toEqual([...lesson.frontmatter.widgets].sort());
   });
 
+  it('asks about choosing a model for a latency budget and using a pretrained classifier as it is', () => {
+    const prompts = lesson.quiz!.questions.map((q) => q.prompt);
+    expect(prompts.some((p) => /\bms\b|latency|budget/i.test(p))).toBe(true);
+    expect(prompts.some((p) => /ImageNet's classes|among ImageNet/i.test(p))).toBe(true);
+  });
+
+  it('gives nothing away by length: the right answer is the longest in at most 3 questions', () => {
+    const longest = lesson.quiz!.questions.filter((q) => {
+      const lengths = q.options.map((o) => o.text.length);
+      const right = q.options.find((o) => o.correct)!.text.length;
+      return lengths.filter((l) => l >= right).length === 1;
+    });
+    expect(longest.map((q) => q.id).length).toBeLessThanOrEqual(3);
+  });
+
   it('has a quiz of at least 6 questions, 3–4 options each, every option explained', () => {
     const quiz = lesson.quiz!;
     expect(quiz.questions.length).toBeGreaterThanOrEqual(6);
@@ -118,8 +140,14 @@ describe('cv-transfer-learning: topics', () => {
     ['the best-epoch copy', /copy\.deepcopy\(net\.state_dict\(\)\)/],
     ['model families', /ResNet[\s\S]*EfficientNet[\s\S]*MobileNet[\s\S]*ViT/],
     ['our backbones', /mobilenet-v2-0\.35[\s\S]*mobilenet-v1-0\.25/],
-    ['our measured inference', /2\.33 ms[\s\S]*11\.10 ms/],
-    ['our measured heads', /0\.922[\s\S]*0\.860/],
+    [
+      'our measured inference',
+      /\{\{figure:backbone\.mobilenet-v2-0\.35\.node_ms\}\}[\s\S]*\{\{figure:backbone\.mobilenet-v2-0\.35\.workerd_ms\}\}/,
+    ],
+    [
+      'our measured heads',
+      /\{\{figure:train\.hymenoptera_data\.val_acc\}\}[\s\S]*\{\{figure:train\.flower_photos_subset\.val_acc\}\}/,
+    ],
     ['ImageNet labels', /1,000 (ImageNet )?(classes|labels)/],
     ['the headstart preset', /`headstart` preset/],
   ])('covers %s', (_topic, pattern) => {
@@ -183,17 +211,57 @@ describe('cv-transfer-learning: code blocks', () => {
 });
 
 describe('cv-transfer-learning: our own words', () => {
-  it('shares no run of 12 words with the seed lesson', () => {
-    const seed = ` ${words(read(path.join(SHARED_DIR, 'seed', 'transfer-learning-lesson.md'))).join(' ')} `;
+  const seedText = read(path.join(SHARED_DIR, 'seed', 'transfer-learning-lesson.md'));
+
+  it('shares no run of 8 words with the seed lesson, prose or code', () => {
+    const seed = words(seedText);
+    const runs = new Set<string>();
+    for (let i = 0; i + 8 <= seed.length; i++) runs.add(seed.slice(i, i + 8).join(' '));
+    const mine = words(source);
     const copied: string[] = [];
-    for (const sentence of sentences(source)) {
-      const w = words(sentence);
-      for (let i = 0; i + 12 <= w.length; i++) {
-        const run = w.slice(i, i + 12).join(' ');
-        if (seed.includes(` ${run} `)) copied.push(run);
-      }
+    for (let i = 0; i + 8 <= mine.length; i++) {
+      const run = mine.slice(i, i + 8).join(' ');
+      if (runs.has(run)) copied.push(run);
     }
     expect(copied).toEqual([]);
+  });
+
+  it('has no code line identical to one of the seed (imports and one-token idioms aside)', () => {
+    const seedLines = new Set(codeLines(seedText));
+    const copied = codeLines(source).filter((line) => seedLines.has(line));
+    expect(copied).toEqual([]);
+  });
+});
+
+describe('cv-transfer-learning: measured figures', () => {
+  const results = ResultsSchema.parse(JSON.parse(read(path.join(ROOT, 'bench', 'results.json'))));
+
+  it('quotes every figure from bench/results.json, with its command and date', () => {
+    const quoted = quotedFigures(source);
+    expect(quoted.length).toBeGreaterThanOrEqual(10);
+    for (const key of quoted) {
+      expect(results.figures[key], `bench/results.json has no figure "${key}"`).toBeDefined();
+      expect(results.figures[key]!.command).toMatch(/\S/);
+    }
+    // Rendering replaces every placeholder.
+    expect(renderFigures(lesson.body, results)).not.toMatch(/\{\{figure:/);
+  });
+
+  it('types no measured figure into its prose: times and accuracies come from the results file', () => {
+    const typed: string[] = [];
+    for (const line of proseLines(lesson.body)) {
+      const bare = line.replace(LESSON_FIGURE, '');
+      // Milliseconds, fractional seconds and three-decimal accuracies are measurements; the
+      // ImageNet channel statistics (0.485, …) are not.
+      if (/\b\d+(\.\d+)?\s?ms\b|\b\d+\.\d+\s?s\b/.test(bare)) typed.push(line);
+      else if (/\b0\.\d{3}\b/.test(bare) && !/mean|deviation|0\.485/.test(bare)) typed.push(line);
+    }
+    expect(typed).toEqual([]);
+  });
+
+  it('README.md quotes the current figures (npm run figures)', () => {
+    const readme = read(path.join(ROOT, 'README.md'));
+    expect(updateReadmeFigures(readme, results) === readme, 'run npm run figures').toBe(true);
   });
 });
 
@@ -225,7 +293,28 @@ function words(text: string): string[] {
   return text.toLowerCase().match(/[a-z0-9]+(?:\.[a-z0-9]+)*/g) ?? [];
 }
 
-/** Sentences of prose, and statements of code (a blank line also ends a sentence). */
-function sentences(text: string): string[] {
-  return text.split(/(?<=[.!?])\s+|\n\s*\n/);
+/**
+ * Code lines of fenced blocks, comments and spacing removed, leaving out import lines and
+ * idioms of fewer than four words (`loss.backward()`, `)`), which any code says the same way.
+ */
+function codeLines(text: string): string[] {
+  const lines: string[] = [];
+  for (const block of text.matchAll(/```[a-z]*\n([\s\S]*?)```/g)) {
+    for (const raw of block[1]!.split('\n')) {
+      const line = raw.replace(/#.*$/, '').replace(/\s+/g, '');
+      if (/^(import|from)\b/.test(raw.trim()) || words(raw.replace(/#.*$/, '')).length < 4)
+        continue;
+      lines.push(line);
+    }
+  }
+  return lines;
+}
+
+/** The lesson's prose lines: outside fenced blocks (code and the quiz). */
+function proseLines(body: string): string[] {
+  let fenced = false;
+  return body.split('\n').filter((line) => {
+    if (line.startsWith('```')) fenced = !fenced;
+    return !fenced && !line.startsWith('```');
+  });
 }

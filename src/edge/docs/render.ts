@@ -52,7 +52,7 @@ function renderOperation(path: string, method: string, op: Operation): string {
   return `<section id="${id}">
 <h3><span class="method ${escape(method)}">${escape(method.toUpperCase())}</span> <code>${escape(path)}</code></h3>
 <p>${code(op.summary ?? '')}</p>${op.description ? `<p>${code(op.description)}</p>` : ''}
-${params ? `<table><tr><th>parameter</th><th>in</th><th>type</th><th>required</th><th></th></tr>${params}</table>` : ''}
+${params ? `<table><tr><th>parameter</th><th>in</th><th>type</th><th>required</th><th>description</th></tr>${params}</table>` : ''}
 ${body ? `<p>Body: ${body}</p>` : ''}
 <ul>${responses}</ul>
 </section>`;
@@ -80,8 +80,8 @@ body{font:16px/1.55 system-ui,-apple-system,Segoe UI,sans-serif;max-width:52rem;
 code{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:.9em;background:#f2f4f8;padding:.1em .3em;border-radius:4px}
 section{border-top:1px solid #e3e6ee;padding:.5rem 0}
 table{border-collapse:collapse;width:100%;font-size:.95em}td,th{border-bottom:1px solid #eef0f5;padding:.3rem;text-align:left;vertical-align:top}
-.method{display:inline-block;min-width:3.5rem;text-align:center;border-radius:4px;color:#fff;font-size:.8em;padding:.1rem .4rem;background:#5967d8}
-.method.get{background:#2f8f5b}.method.delete{background:#c0392b}.method.put{background:#b7791f}
+.method{display:inline-block;min-width:3.5rem;text-align:center;border-radius:4px;color:#fff;font-size:.8em;padding:.1rem .4rem;background:#4b56c4}
+.method.get{background:#1a7348}.method.delete{background:#a8322a}.method.put{background:#8a5300}
 </style></head><body>
 <h1>${escape(doc.info.title)} <small>${escape(doc.info.version)}</small></h1>
 <p>${code(doc.info.description ?? '')}</p>

@@ -1,6 +1,8 @@
 // The lessons this edge serves: markdown files from lessons/, bundled as text, parsed and rendered
 // once per isolate. Adding a lesson = adding its file here (a test checks none is forgotten).
 import transferLearning from '../../../lessons/cv-transfer-learning.md';
+import benchResults from '../../../bench/results.json';
+import { ResultsSchema, renderFigures } from '../../shared/figures.js';
 import {
   parseLesson,
   publicQuiz,
@@ -28,8 +30,11 @@ let catalog: Map<string, Lesson> | undefined;
 /** All lessons by id, sorted by section then order. */
 export function lessons(): Map<string, Lesson> {
   if (!catalog) {
+    // Measured figures are quoted from the benchmarks' results file, never typed into a lesson.
+    const results = ResultsSchema.parse(benchResults);
     const parsed = Object.values(LESSON_SOURCES).map((source) => {
-      const { frontmatter, body, quiz } = parseLesson(source);
+      const { frontmatter, body: withPlaceholders, quiz } = parseLesson(source);
+      const body = renderFigures(withPlaceholders, results);
       const shown = quiz ? publicQuiz(quiz) : null;
       return {
         frontmatter,

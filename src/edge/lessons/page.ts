@@ -21,17 +21,19 @@ a { color: var(--accent); }
 p.meta { color: var(--muted); margin-top: 0; }
 figure.code { position: relative; margin: 1.2rem 0; }
 figure.code pre { background: var(--code-bg); padding: 1rem; border-radius: 8px; overflow-x: auto; font-size: .875rem; line-height: 1.5; }
+figure.code pre:focus-visible { outline: 2px solid var(--accent); outline-offset: 2px; }
 code { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; }
 :not(pre) > code { background: var(--code-bg); padding: .1em .3em; border-radius: 4px; font-size: .9em; }
 .code-lang { position: absolute; right: .6rem; top: .3rem; font-size: .75rem; color: var(--muted); }
 .table { overflow-x: auto; }
+.table:focus-visible { outline: 2px solid var(--accent); outline-offset: 2px; }
 table { border-collapse: collapse; width: 100%; font-size: .95rem; }
 th, td { border-bottom: 1px solid var(--rule); padding: .45rem .6rem; text-align: left; vertical-align: top; }
 .widget-fallback { border: 1px dashed var(--rule); border-radius: 8px; padding: .8rem 1rem; color: var(--muted); }
 headstart-quiz, headstart-classifier, headstart-trainer, headstart-strategies { display: block; margin: 1.5rem 0; }
 nav.pager { display: flex; justify-content: space-between; gap: 1rem; padding-top: 2rem; padding-bottom: 3rem; border-top: 1px solid var(--rule); margin-top: 3rem; }
 nav.pager .soon { color: var(--muted); }
-.hljs-keyword, .hljs-built_in { color: #cf222e; } .hljs-string { color: #0a3069; } .hljs-comment { color: #6e7781; font-style: italic; }
+.hljs-keyword, .hljs-built_in { color: #cf222e; } .hljs-string { color: #0a3069; } .hljs-comment { color: #57606a; font-style: italic; }
 .hljs-number, .hljs-literal { color: #0550ae; } .hljs-title, .hljs-title.function_ { color: #8250df; } .hljs-attr, .hljs-variable { color: #953800; }
 @media (prefers-color-scheme: dark) { .hljs-keyword, .hljs-built_in { color: #ff7b72; } .hljs-string { color: #a5d6ff; } .hljs-comment { color: #8b949e; }
   .hljs-number, .hljs-literal { color: #79c0ff; } .hljs-title, .hljs-title.function_ { color: #d2a8ff; } .hljs-attr, .hljs-variable { color: #ffa657; } }
@@ -50,7 +52,11 @@ function pagerLink(link: LessonLink | null, rel: 'prev' | 'next'): string {
 export function renderLessonPage(lesson: Lesson): string {
   const fm = lesson.frontmatter;
   const html = lesson.html
-    .replaceAll('<table>', '<div class="table"><table>')
+    // A table wider than a phone scrolls: focusable, so a keyboard can scroll it too.
+    .replaceAll(
+      '<table>',
+      '<div class="table" tabindex="0" role="region" aria-label="table"><table>',
+    )
     .replaceAll('</table>', '</table></div>');
   return `<!doctype html>
 <html lang="en">

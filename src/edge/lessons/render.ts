@@ -44,7 +44,9 @@ function markdown(): Marked {
           ? hljs.highlight(text, { language }).value
           : escapeHtml(text);
         const label = language ? `<span class="code-lang">${escapeHtml(language)}</span>` : '';
-        return `<figure class="code">${label}<pre><code class="hljs${language ? ` language-${escapeHtml(language)}` : ''}">${body}</code></pre></figure>\n`;
+        // Focusable, so a keyboard can scroll a block wider than the page.
+        const name = `${language ? `${escapeHtml(language)} ` : ''}code`;
+        return `<figure class="code">${label}<pre tabindex="0" aria-label="${name}"><code class="hljs${language ? ` language-${escapeHtml(language)}` : ''}">${body}</code></pre></figure>\n`;
       },
     },
   });
