@@ -12,7 +12,12 @@ import path from 'node:path';
 import { z } from 'zod';
 import { getPlatformProxy } from 'wrangler';
 import { hashSecret } from '../src/shared/secrets.js';
-import { createTenant, createWorkerToken, type D1Like } from '../src/shared/tenants.js';
+import {
+  createAdminToken,
+  createTenant,
+  createWorkerToken,
+  type D1Like,
+} from '../src/shared/tenants.js';
 import { DEFAULT_OUT, DEFAULT_SOURCE, importBackbones, type ModelBucket } from './models/import.js';
 
 const PORT = Number(process.env.HEADSTART_PORT ?? '8787');
@@ -83,7 +88,11 @@ function start(command: string, args: string[], env: NodeJS.ProcessEnv): ChildPr
   return child;
 }
 
-const LocalCredentials = z.object({ apiKey: z.string(), workerToken: z.string() });
+const LocalCredentials = z.object({
+  apiKey: z.string(),
+  workerToken: z.string(),
+  adminToken: z.string(),
+});
 
 /** Reuses the development key and worker token while they are still in the local D1. */
 async function devCredentials(db: D1Like): Promise<z.infer<typeof LocalCredentials>> {
@@ -97,12 +106,20 @@ async function devCredentials(db: D1Like): Promise<z.infer<typeof LocalCredentia
       .prepare('SELECT 1 AS ok FROM worker_tokens WHERE token_hash = ? AND revoked_at IS NULL')
       .bind(await hashSecret(saved.workerToken))
       .first();
-    if (key && worker) return saved;
+    const admin = await db
+      .prepare('SELECT 1 AS ok FROM admin_tokens WHERE token_hash = ? AND revoked_at IS NULL')
+      .bind(await hashSecret(saved.adminToken))
+      .first();
+    if (key && worker && admin) return saved;
   } catch {
     // no usable saved credentials: make new ones
   }
   const { apiKey } = await createTenant(db, { name: 'local-dev', keyName: 'npm start' });
-  return { apiKey, workerToken: await createWorkerToken(db, 'local-worker') };
+  return {
+    apiKey,
+    workerToken: await createWorkerToken(db, 'local-worker'),
+    adminToken: (await createAdminToken(db, 'npm start')).token,
+  };
 }
 
 /** Schema, backbones and credentials in the local state that `wrangler dev` will use. */
@@ -203,7 +220,7 @@ async function main(): Promise<void> {
       `  edge:  ${local.url}`,
       `  docs:  ${local.docsUrl}`,
       `  key:   ${local.apiKey}`,
-      `  (also in ${LOCAL_FILE})`,
+      `  (also in ${LOCAL_FILE}, with an admin token for headstart admin …)`,
       `  try:   curl -H 'content-type: image/jpeg' --data-binary @photo.jpg ${local.url}/v1/classify`,
       'Press Ctrl-C to stop.',
       '',

@@ -44,6 +44,7 @@ export function startInProcessWorker(
     backbones,
     renderer,
     workerId: opts.workerId,
+    provider: 'cpu',
     concurrency: 1,
     leaseSeconds: opts.leaseSeconds ?? 30,
     cacheDir,

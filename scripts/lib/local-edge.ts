@@ -4,13 +4,20 @@ import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { getPlatformProxy, unstable_startWorker } from 'wrangler';
-import { createTenant, createWorkerToken, type D1Like } from '../../src/shared/tenants.js';
+import {
+  createAdminToken,
+  createTenant,
+  createWorkerToken,
+  type D1Like,
+} from '../../src/shared/tenants.js';
 import { importBackbones, type ModelBucket } from '../models/import.js';
 
 export interface LocalEdge {
   readonly url: string;
   readonly apiKey: string;
   readonly workerToken: string;
+  /** An admin token (the admin API). */
+  readonly adminToken: string;
   /** API keys of the extra tenants asked for (`extraTenants`), one tenant each; empty by default. */
   readonly extraApiKeys: readonly string[];
   /** Stops the dev server (state stays in `stateDir`). */
@@ -56,12 +63,13 @@ export async function prepareState(stateDir: string, opts: LocalEdgeOptions) {
     });
     const { apiKey } = await createTenant(proxy.env.DB, { name: 'local', keyName: 'local' });
     const workerToken = await createWorkerToken(proxy.env.DB, 'local-worker');
+    const adminToken = (await createAdminToken(proxy.env.DB, 'local')).token;
     const extraApiKeys: string[] = [];
     for (let i = 1; i <= (opts.extraTenants ?? 0); i++) {
       const tenant = await createTenant(proxy.env.DB, { name: `local-${i}`, keyName: 'local' });
       extraApiKeys.push(tenant.apiKey);
     }
-    return { apiKey, workerToken, extraApiKeys };
+    return { apiKey, workerToken, adminToken, extraApiKeys };
   } finally {
     await proxy.dispose();
   }

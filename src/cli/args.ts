@@ -34,8 +34,11 @@ export interface Command {
   readonly usage: string;
   readonly summary: string;
   readonly options: Options;
-  /** Whether it needs an API key (`optional`: sent when configured). */
-  readonly key: 'required' | 'optional';
+  /**
+   * The credential it sends: an API key (`required`, or `optional`: sent when configured), or
+   * an admin token (`admin`: the admin API).
+   */
+  readonly key: 'required' | 'optional' | 'admin';
   /** Extra help after the options (examples, notes). */
   readonly notes?: readonly string[];
   run(ctx: CommandContext): Promise<number>;
@@ -50,11 +53,16 @@ export const GLOBAL_OPTIONS: Options = {
     value: '<file>',
     help: 'config file with {"url","apiKey"} (~/.config/headstart/config.json)',
   },
+  'admin-token': {
+    type: 'string',
+    value: '<token>',
+    help: 'admin token hs_admin_… for headstart admin (HEADSTART_ADMIN_TOKEN)',
+  },
   verbose: { type: 'boolean', short: 'v', help: 'print each request to stderr' },
   help: { type: 'boolean', short: 'h', help: 'show help' },
 };
 
-const TAKES_VALUE = new Set(['--url', '--key', '--config']);
+const TAKES_VALUE = new Set(['--url', '--key', '--config', '--admin-token']);
 
 /**
  * The command named by the leading words of `argv` (global options may come first), and the
@@ -68,7 +76,7 @@ export function findCommand(
   argv: readonly string[],
 ): { command: Command | undefined; words: string[]; rest: string[] } {
   const words: number[] = [];
-  for (let i = 0; i < argv.length && words.length < 2; i++) {
+  for (let i = 0; i < argv.length && words.length < 3; i++) {
     const a = argv[i]!;
     if (a === '--') break;
     if (a.startsWith('-')) {
@@ -76,12 +84,15 @@ export function findCommand(
       continue;
     }
     words.push(i);
-    // Stop after a word that is a whole command (classify takes positionals).
-    if (commands.some((c) => c.name === argv[words[0]!])) break;
+    // Stop once the words so far name a whole command (what follows are its positionals).
+    const sofar = words.map((w) => argv[w]).join(' ');
+    if (commands.some((c) => c.name === sofar)) break;
   }
   const named = words.map((i) => argv[i]!);
-  const command =
-    commands.find((c) => c.name === named.join(' ')) ?? commands.find((c) => c.name === named[0]);
+  // The longest leading run of words that names a command.
+  let command: Command | undefined;
+  for (let n = named.length; n > 0 && !command; n--)
+    command = commands.find((c) => c.name === named.slice(0, n).join(' '));
   const used = command ? words.slice(0, command.name.split(' ').length) : [];
   return { command, words: named, rest: argv.filter((_, i) => !used.includes(i)) };
 }

@@ -45,6 +45,21 @@ export const ROUTE = {
   setAlias: route('PUT', '/v1/aliases/{name}'),
   deleteAlias: route('DELETE', '/v1/aliases/{name}'),
   classifyBatch: route('POST', '/v1/classify/batch'),
+  listKeys: route('GET', '/v1/keys'),
+  createKey: route('POST', '/v1/keys'),
+  revokeKey: route('DELETE', '/v1/keys/{id}'),
+  adminCreateTenant: route('POST', '/admin/v1/tenants'),
+  adminListTenants: route('GET', '/admin/v1/tenants'),
+  adminDisableTenant: route('POST', '/admin/v1/tenants/{id}/disable'),
+  adminEnableTenant: route('POST', '/admin/v1/tenants/{id}/enable'),
+  adminUsage: route('GET', '/admin/v1/tenants/{id}/usage'),
+  adminListKeys: route('GET', '/admin/v1/tenants/{id}/keys'),
+  adminIssueKey: route('POST', '/admin/v1/tenants/{id}/keys'),
+  adminRevokeKey: route('DELETE', '/admin/v1/tenants/{id}/keys/{keyId}'),
+  adminListWorkerTokens: route('GET', '/admin/v1/worker-tokens'),
+  adminIssueWorkerToken: route('POST', '/admin/v1/worker-tokens'),
+  adminRevokeWorkerToken: route('DELETE', '/admin/v1/worker-tokens/{id}'),
+  adminWorkers: route('GET', '/admin/v1/workers'),
 } as const;
 
 /** ROUTE as a list, for checking against the server's OpenAPI document. */
@@ -247,5 +262,36 @@ export class HeadstartClient {
       body,
       repeatable: 'safe',
     });
+  }
+
+  /**
+   * One call of the key and admin routes: path parameters filled in, a JSON body when given, the
+   * answer checked with `schema` (none for a 204). Creations are not repeated after a failure.
+   *
+   * @example
+   * await client.call(KeyListSchema, 'listKeys');
+   */
+  async call<S extends z.ZodType>(
+    schema: S,
+    name: keyof typeof ROUTE,
+    opts: {
+      params?: Record<string, string>;
+      body?: unknown;
+      query?: Record<string, string | undefined>;
+    } = {},
+  ): Promise<z.infer<S>> {
+    const { method, path } = ROUTE[name];
+    const req: HttpRequest = {
+      method,
+      path: fill(path, opts.params ?? {}),
+      ...(opts.query ? { query: opts.query } : {}),
+      ...(opts.body === undefined ? {} : this.jsonBody(opts.body)),
+      repeatable: method === 'POST' ? 'unsafe' : 'safe',
+    };
+    if (method === 'DELETE') {
+      await this.http.send(req);
+      return schema.parse(null);
+    }
+    return this.json(schema, req);
   }
 }

@@ -14,10 +14,16 @@ export interface ResolvedConfig {
   readonly apiKey: string | undefined;
   readonly urlSource: ConfigSource | undefined;
   readonly keySource: ConfigSource | undefined;
+  /** For `headstart admin …`: an admin token, from the same sources as the key. */
+  readonly adminToken: string | undefined;
 }
 
 export interface ConfigInputs {
-  readonly flags: { readonly url?: string | undefined; readonly key?: string | undefined };
+  readonly flags: {
+    readonly url?: string | undefined;
+    readonly key?: string | undefined;
+    readonly adminToken?: string | undefined;
+  };
   readonly configFile?: string | undefined;
   readonly env: NodeJS.ProcessEnv;
   readonly cwd: string;
@@ -27,6 +33,7 @@ export interface ConfigInputs {
 const ConfigFileSchema = z.object({
   url: z.string().optional(),
   apiKey: z.string().optional(),
+  adminToken: z.string().optional(),
 });
 
 const nonEmpty = (v: string | undefined) => (v === undefined || v.trim() === '' ? undefined : v);
@@ -97,7 +104,13 @@ export function resolveConfig(inputs: ConfigInputs): ResolvedConfig {
   let keySource: ConfigSource | undefined = keyLayer?.[0];
   if (apiKey === undefined && nonEmpty(local.apiKey) !== undefined && url === localUrl)
     [apiKey, keySource] = [local.apiKey, 'local'];
-  return { url, apiKey, urlSource, keySource };
+  // The admin token follows the same order, and the local one also stays with the local edge.
+  const adminToken =
+    nonEmpty(inputs.flags.adminToken) ??
+    nonEmpty(inputs.env.HEADSTART_ADMIN_TOKEN) ??
+    nonEmpty(file.adminToken) ??
+    (url === localUrl ? nonEmpty(local.adminToken) : undefined);
+  return { url, apiKey, urlSource, keySource, adminToken };
 }
 
 /** resolveConfig for this process. */

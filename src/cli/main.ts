@@ -11,6 +11,7 @@ import { DATASET_COMMANDS } from './commands/datasets.js';
 import { FINETUNE_COMMANDS } from './commands/finetune.js';
 import { HEAD_COMMANDS } from './commands/heads.js';
 import { WATCH_COMMANDS } from './commands/watch.js';
+import { ADMIN_COMMANDS, KEY_COMMANDS } from './commands/admin.js';
 import { defaultConfigFile, processConfig } from './config.js';
 import { CliError, UsageError } from './errors.js';
 import { processTerminal, type Terminal } from './terminal.js';
@@ -24,6 +25,8 @@ export const COMMANDS: readonly Command[] = [
   ...COMPARE_COMMANDS,
   ...HEAD_COMMANDS,
   ...CLASSIFY_COMMANDS,
+  ...KEY_COMMANDS,
+  ...ADMIN_COMMANDS,
 ];
 
 const VERSION = packageJson.version;
@@ -34,7 +37,11 @@ function clientFactory(command: Command, values: CommandContext['values'], term:
   return () => {
     if (client) return client;
     const config = processConfig(
-      { url: stringValue(values, 'url'), key: stringValue(values, 'key') },
+      {
+        url: stringValue(values, 'url'),
+        key: stringValue(values, 'key'),
+        adminToken: stringValue(values, 'admin-token'),
+      },
       stringValue(values, 'config'),
     );
     const sources =
@@ -42,6 +49,10 @@ function clientFactory(command: Command, values: CommandContext['values'], term:
       `(${defaultConfigFile(process.env, '~')}) or a local system's .headstart/local.json`;
     if (command.key === 'required' && !config.apiKey)
       throw new UsageError(`no API key: give one with ${sources}`);
+    if (command.key === 'admin' && !config.adminToken)
+      throw new UsageError(
+        "no admin token: give one with --admin-token, HEADSTART_ADMIN_TOKEN, the config file, or a local system's .headstart/local.json (npm start writes one)",
+      );
     if (!config.url)
       throw new UsageError(`no edge URL: give one with --url, HEADSTART_URL, or the config file`);
     const log = values.verbose ? (line: string) => term.err(`headstart: ${line}\n`) : undefined;
@@ -50,7 +61,8 @@ function clientFactory(command: Command, values: CommandContext['values'], term:
     );
     client = new HeadstartClient({
       baseUrl: config.url,
-      apiKey: config.apiKey,
+      // The admin API takes the admin token in place of a key, and nothing else does.
+      apiKey: command.key === 'admin' ? config.adminToken : config.apiKey,
       log,
       notice: (line) => term.err(`headstart: ${line}\n`),
     });

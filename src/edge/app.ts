@@ -15,6 +15,9 @@ import { embedRoutes } from './routes/embed.js';
 import { lessonPages, lessonsApi } from './routes/lessons.js';
 import { JOBS_API_DOCS } from './routes/api-docs.js';
 import { HEADS_API_DOCS, aliasesRoutes, headsRoutes } from './routes/heads.js';
+import { adminRoutes } from './routes/admin.js';
+import { ADMIN_API_DOCS, KEYS_API_DOCS } from './routes/admin-docs.js';
+import { keysRoutes } from './routes/keys.js';
 
 export const app = new OpenAPIHono<AppEnv>();
 
@@ -42,10 +45,12 @@ app.route('/v1/fine-tunes', jobsRoutes);
 app.route('/v1/batches', batchesRoutes);
 app.route('/v1/heads', headsRoutes);
 app.route('/v1/aliases', aliasesRoutes);
+app.route('/v1/keys', keysRoutes);
 app.route('/v1/lessons', lessonsApi);
 app.route('/lessons', lessonPages);
 app.route('/', embedRoutes);
 app.route('/internal/v1', internalRoutes);
+app.route('/admin/v1', adminRoutes);
 app.route('/internal/diagnostics', diagnosticsRoutes);
 
 const OPENAPI_CONFIG = {
@@ -62,7 +67,14 @@ app.openAPIRegistry.registerComponent('securitySchemes', 'apiKey', {
   scheme: 'bearer',
   description: 'An API key, hs_key_… (npm start prints one)',
 });
-for (const route of [...JOBS_API_DOCS, ...HEADS_API_DOCS]) app.openAPIRegistry.registerPath(route);
+app.openAPIRegistry.registerComponent('securitySchemes', 'adminToken', {
+  type: 'http',
+  scheme: 'bearer',
+  description:
+    'An admin token, hs_admin_… (npm run provision prints the first; npm start writes one to .headstart/local.json). Accepted by /admin/v1 only.',
+});
+for (const route of [...JOBS_API_DOCS, ...HEADS_API_DOCS, ...KEYS_API_DOCS, ...ADMIN_API_DOCS])
+  app.openAPIRegistry.registerPath(route);
 app.doc31('/openapi.json', OPENAPI_CONFIG);
 app.get('/docs', (c) => c.html(renderDocsPage(app.getOpenAPI31Document(OPENAPI_CONFIG))));
 

@@ -36,5 +36,12 @@ export interface JobMessage {
 /** Hono's environment type for the edge app. */
 export interface AppEnv {
   Bindings: Env;
-  Variables: { requestId: string; tenantId: string; workerName: string };
+  Variables: {
+    requestId: string;
+    tenantId: string;
+    /** The public id of the API key the request came with. */
+    keyId: string;
+    workerName: string;
+    adminName: string;
+  };
 }

@@ -24,13 +24,29 @@ export const WorkerConfigSchema = z.object({
   leaseSeconds: z.coerce.number().int().min(5).max(600),
   /** A name for logs and leases. */
   workerId: z.string().min(1).max(128),
+  /** Port of the readiness endpoint (GET /healthz), 0 for none. */
+  healthPort: z.coerce.number().int().min(0).max(65535),
 });
 export type WorkerConfig = z.infer<typeof WorkerConfigSchema>;
+
+/** The environment variable of each setting: what a container image or manifest sets. */
+export const WORKER_ENV_VARS: Readonly<Record<keyof WorkerConfig, string>> = {
+  edgeUrl: 'HEADSTART_EDGE_URL',
+  workerToken: 'HEADSTART_WORKER_TOKEN',
+  concurrency: 'HEADSTART_WORKER_CONCURRENCY',
+  cacheDir: 'HEADSTART_CACHE_DIR',
+  provider: 'HEADSTART_PROVIDER',
+  threads: 'HEADSTART_THREADS',
+  preprocessThreads: 'HEADSTART_PREPROCESS_THREADS',
+  leaseSeconds: 'HEADSTART_LEASE_SECONDS',
+  workerId: 'HEADSTART_WORKER_ID',
+  healthPort: 'HEADSTART_HEALTH_PORT',
+};
 
 /**
  * Reads HEADSTART_EDGE_URL, HEADSTART_WORKER_TOKEN, HEADSTART_WORKER_CONCURRENCY,
  * HEADSTART_CACHE_DIR, HEADSTART_PROVIDER, HEADSTART_THREADS, HEADSTART_PREPROCESS_THREADS,
- * HEADSTART_LEASE_SECONDS and HEADSTART_WORKER_ID, with defaults for everything but the edge URL and token.
+ * HEADSTART_LEASE_SECONDS, HEADSTART_WORKER_ID and HEADSTART_HEALTH_PORT, with defaults for everything but the edge URL and token.
  *
  * @example
  * const config = loadWorkerConfig(process.env); // throws a readable error naming bad variables
@@ -46,19 +62,10 @@ export function loadWorkerConfig(env: Record<string, string | undefined>): Worke
     preprocessThreads: env.HEADSTART_PREPROCESS_THREADS ?? String(os.availableParallelism()),
     leaseSeconds: env.HEADSTART_LEASE_SECONDS ?? '60',
     workerId: env.HEADSTART_WORKER_ID ?? `${os.hostname()}-${process.pid}`,
+    healthPort: env.HEADSTART_HEALTH_PORT ?? '0',
   });
   if (!result.success) {
-    const names: Record<string, string> = {
-      edgeUrl: 'HEADSTART_EDGE_URL',
-      workerToken: 'HEADSTART_WORKER_TOKEN',
-      concurrency: 'HEADSTART_WORKER_CONCURRENCY',
-      cacheDir: 'HEADSTART_CACHE_DIR',
-      provider: 'HEADSTART_PROVIDER',
-      threads: 'HEADSTART_THREADS',
-      preprocessThreads: 'HEADSTART_PREPROCESS_THREADS',
-      leaseSeconds: 'HEADSTART_LEASE_SECONDS',
-      workerId: 'HEADSTART_WORKER_ID',
-    };
+    const names: Record<string, string> = WORKER_ENV_VARS;
     const problems = result.error.issues.map(
       (i) => `${names[String(i.path[0])] ?? String(i.path[0])}: ${i.message}`,
     );

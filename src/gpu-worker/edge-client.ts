@@ -107,7 +107,13 @@ export class EdgeClient {
   /** The next job, or null when none arrived within `waitSeconds`. */
   /** Asks for a job, waiting up to `waitSeconds`; `signal` abandons the wait (on shutdown). */
   async lease(
-    opts: { workerId: string; waitSeconds: number; leaseSeconds: number },
+    opts: {
+      workerId: string;
+      waitSeconds: number;
+      leaseSeconds: number;
+      provider?: string;
+      jobsHeld?: number;
+    },
     signal?: AbortSignal,
   ): Promise<LeaseGrant | null> {
     const res = await this.request('/leases', {

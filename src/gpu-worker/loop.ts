@@ -11,6 +11,8 @@ export interface LoopOptions {
   readonly backbones: BackboneStore;
   readonly renderer: ViewRenderer;
   readonly workerId: string;
+  /** The execution provider, reported with each lease request (the admin API lists workers). */
+  readonly provider: string;
   readonly concurrency: number;
   readonly leaseSeconds: number;
   readonly cacheDir: string;
@@ -35,12 +37,28 @@ export class WorkerLoop {
   private readonly running = new Map<string, AbortController>();
   completed = 0;
   failed = 0;
+  /** When a lease request last got an answer from the edge (the worker is reachable and allowed). */
+  private lastAnswerAt = 0;
 
   constructor(private readonly opts: LoopOptions) {}
 
   /** Leases and runs jobs until `stop` is called and the running ones have ended. */
   async run(): Promise<void> {
     await Promise.all(Array.from({ length: this.opts.concurrency }, () => this.slot()));
+  }
+
+  /**
+   * Ready: not stopping, and the edge answered a lease request within the last two long polls
+   * (so the edge URL and the worker token work). What a readiness probe asks.
+   */
+  health(): { ready: boolean; stopping: boolean; jobsHeld: number; lastAnswerAt: string | null } {
+    const window = 2 * ((this.opts.waitSeconds ?? 20) + 10) * 1000;
+    return {
+      ready: !this.stopping && Date.now() - this.lastAnswerAt < window,
+      stopping: this.stopping,
+      jobsHeld: this.running.size,
+      lastAnswerAt: this.lastAnswerAt ? new Date(this.lastAnswerAt).toISOString() : null,
+    };
   }
 
   /** Takes no new work; after `graceSeconds`, running jobs release their leases. */
@@ -66,6 +84,8 @@ export class WorkerLoop {
             workerId: this.opts.workerId,
             waitSeconds: this.opts.waitSeconds ?? 20,
             leaseSeconds: this.opts.leaseSeconds,
+            jobsHeld: this.running.size,
+            provider: this.opts.provider,
           },
           this.polls.signal,
         );
@@ -77,6 +97,7 @@ export class WorkerLoop {
         await new Promise((r) => setTimeout(r, 5000));
         continue;
       }
+      this.lastAnswerAt = Date.now();
       if (!grant) continue;
       if (this.stopping) {
         await this.report(

@@ -1,4 +1,5 @@
 // GPU worker entry point: configuration, execution provider, the lease loop, clean shutdown.
+import { createServer } from 'node:http';
 import { BackboneStore } from './backbones.js';
 import { loadWorkerConfig } from './config.js';
 import { EdgeClient } from './edge-client.js';
@@ -32,16 +33,32 @@ async function main(): Promise<void> {
     backbones,
     renderer,
     workerId: config.workerId,
+    provider: choice.provider,
     concurrency: config.concurrency,
     leaseSeconds: config.leaseSeconds,
     cacheDir: config.cacheDir,
     producerVersion: process.env.npm_package_version ?? 'dev',
     log,
   });
+  // A readiness endpoint for orchestrators: 200 once the edge answers lease requests.
+  const health =
+    config.healthPort > 0
+      ? createServer((req, res) => {
+          const state = loop.health();
+          res.writeHead(req.url === '/healthz' && state.ready ? 200 : 503, {
+            'content-type': 'application/json',
+          });
+          res.end(
+            JSON.stringify({ workerId: config.workerId, provider: choice.provider, ...state }),
+          );
+        }).listen(config.healthPort)
+      : undefined;
+  if (health) log(`readiness on http://0.0.0.0:${config.healthPort}/healthz`);
   const stop = () => loop.stop({ graceSeconds: Math.max(5, config.leaseSeconds / 2) });
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
   await loop.run();
+  health?.close();
   await Promise.all([backbones.close(), renderer.close()]);
   log(`stopped after ${loop.completed} completed and ${loop.failed} failed job(s)`);
 }

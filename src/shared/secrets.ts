@@ -13,7 +13,7 @@ const base64url = (bytes: Uint8Array) =>
  * @example
  * generateSecret('hs_key'); // "hs_key_Q2xhc3NpZnkgYWxsIHRoZSB0aGluZ3MhISEhISEhISEhIQ"
  */
-export function generateSecret(prefix: 'hs_key' | 'hs_worker'): string {
+export function generateSecret(prefix: 'hs_key' | 'hs_worker' | 'hs_admin'): string {
   return `${prefix}_${base64url(crypto.getRandomValues(new Uint8Array(32)))}`;
 }
 
@@ -23,6 +23,6 @@ export function hashSecret(secret: string): Promise<string> {
 }
 
 /** A new opaque id with a readable prefix, e.g. `job_…`. */
-export function newId(prefix: 'ten' | 'ds' | 'job' | 'batch'): string {
+export function newId(prefix: 'ten' | 'ds' | 'job' | 'batch' | 'key' | 'wtk' | 'adm'): string {
   return `${prefix}_${base64url(crypto.getRandomValues(new Uint8Array(12)))}`;
 }

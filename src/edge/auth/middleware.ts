@@ -2,7 +2,8 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../env.js';
 import { ApiError } from '../errors.js';
-import { tenantForKey, workerForToken } from '../../shared/tenants.js';
+import { adminForToken, keyHolder, workerForToken } from '../../shared/tenants.js';
+import { recordKeyUse } from './usage.js';
 
 function bearer(c: Context<AppEnv>): string | undefined {
   const header = c.req.header('authorization');
@@ -19,9 +20,22 @@ const unauthorized = (message: string) =>
 export const requireTenant: MiddlewareHandler<AppEnv> = async (c, next) => {
   const key = bearer(c);
   if (!key) throw unauthorized('send an API key as "Authorization: Bearer hs_key_…"');
-  const tenantId = await tenantForKey(c.env.DB, key);
-  if (!tenantId) throw unauthorized('the API key is unknown or revoked');
-  c.set('tenantId', tenantId);
+  const holder = await keyHolder(c.env.DB, key);
+  if (!holder) throw unauthorized('the API key is unknown or revoked, or its tenant is disabled');
+  c.set('tenantId', holder.tenantId);
+  c.set('keyId', holder.keyId);
+  recordKeyUse(c, holder);
+  await next();
+};
+
+/** Requires an admin token: the only credential the admin API accepts, and accepted nowhere else. */
+export const requireAdmin: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const token = bearer(c);
+  if (!token) throw unauthorized('send an admin token as "Authorization: Bearer hs_admin_…"');
+  const admin = await adminForToken(c.env.DB, token);
+  if (!admin)
+    throw unauthorized('the admin API takes an admin token (hs_admin_…), unknown or revoked');
+  c.set('adminName', admin);
   await next();
 };
 
@@ -68,8 +82,10 @@ export async function optionalTenant(c: Context<AppEnv>): Promise<string | undef
   if (c.req.header('authorization') === undefined) return undefined;
   const key = bearer(c);
   if (!key) throw unauthorized('send an API key as "Authorization: Bearer hs_key_…"');
-  const tenantId = await tenantForKey(c.env.DB, key);
-  if (!tenantId) throw unauthorized('the API key is unknown or revoked');
-  c.set('tenantId', tenantId);
-  return tenantId;
+  const holder = await keyHolder(c.env.DB, key);
+  if (!holder) throw unauthorized('the API key is unknown or revoked, or its tenant is disabled');
+  c.set('tenantId', holder.tenantId);
+  c.set('keyId', holder.keyId);
+  recordKeyUse(c, holder);
+  return holder.tenantId;
 }

@@ -766,6 +766,29 @@ export class JobCoordinator extends DurableObject<Env> {
     await this.scheduleAlarm();
   }
 
+  /** One tenant's jobs by status and its live heads (the admin API's usage report). */
+  tenantUsage(tenantId: string): { jobs: Record<JobStatus, number>; heads: number } {
+    const jobs: Record<string, number> = {
+      queued: 0,
+      running: 0,
+      succeeded: 0,
+      failed: 0,
+      canceled: 0,
+    };
+    for (const r of this.sql.exec<{ status: string; n: number }>(
+      'SELECT status, COUNT(*) AS n FROM jobs WHERE tenant_id = ? GROUP BY status',
+      tenantId,
+    ))
+      jobs[r.status] = r.n;
+    const heads = this.sql
+      .exec<{ n: number }>(
+        'SELECT COUNT(*) AS n FROM heads WHERE tenant_id = ? AND deleted_at IS NULL',
+        tenantId,
+      )
+      .one().n;
+    return { jobs, heads };
+  }
+
   /** Counts by status (for operators and tests). */
   stats(): Record<JobStatus, number> {
     const counts: Record<string, number> = {
@@ -808,6 +831,7 @@ export type CoordinatorClient = Asynced<
     | 'watch'
     | 'list'
     | 'stats'
+    | 'tenantUsage'
     | 'listHeads'
     | 'getHead'
     | 'resolveHeads'

@@ -29,6 +29,10 @@ const LeaseRequest = z.object({
   workerId: z.string().min(1).max(128).optional(),
   waitSeconds: z.number().min(0).max(25).default(20),
   leaseSeconds: z.number().int().min(1).max(600).optional(),
+  /** What the worker runs on (`cuda`, `cpu`), for the admin API's list of workers. */
+  provider: z.string().min(1).max(32).optional(),
+  /** Jobs it holds right now. */
+  jobsHeld: z.number().int().min(0).max(1000).optional(),
 });
 const TokenBody = z.object({ leaseToken: z.uuid() });
 const FailBody = TokenBody.extend({ message: z.string().min(1).max(2000), retryable: z.boolean() });
@@ -113,7 +117,22 @@ export const internalRoutes = new Hono<AppEnv>()
   .use('*', requireWorker)
   .post('/leases', async (c) => {
     const body = parseInput(LeaseRequest, await readJson(c.req.raw), 'body');
-    const grant = await coordinatorOf(c.env).lease(body.workerId ?? c.get('workerName'), {
+    const workerId = body.workerId ?? c.get('workerName');
+    // A worker asking for work has reported in: the admin API lists it.
+    await c.env.DB.prepare(
+      `INSERT INTO workers (worker_id, token_name, provider, jobs_held, last_seen_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (worker_id) DO UPDATE SET token_name = excluded.token_name, provider = excluded.provider,
+         jobs_held = excluded.jobs_held, last_seen_at = excluded.last_seen_at`,
+    )
+      .bind(
+        workerId,
+        c.get('workerName'),
+        body.provider ?? null,
+        body.jobsHeld ?? 0,
+        new Date().toISOString(),
+      )
+      .run();
+    const grant = await coordinatorOf(c.env).lease(workerId, {
       waitSeconds: body.waitSeconds,
       ...(body.leaseSeconds === undefined ? {} : { leaseSeconds: body.leaseSeconds }),
     });

@@ -15,14 +15,28 @@ export interface StoredState {
 
 const coordinator = () => env.COORDINATOR.get(env.COORDINATOR.idFromName('global'));
 
+/**
+ * What every request may touch, refused or not: the per-tenant request counts, the workers'
+ * last report and a key's last-used hour. Bookkeeping, not state a request can change.
+ */
+const BOOKKEEPING_TABLES = new Set(['tenant_requests', 'workers']);
+const BOOKKEEPING_COLUMNS = new Set(['last_used_at']);
+
 async function d1Rows(): Promise<Record<string, unknown[]>> {
   const { results } = await env.DB.prepare(
     "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' ORDER BY name",
   ).all<{ name: string }>();
+  const tables = results.filter((t) => !BOOKKEEPING_TABLES.has(t.name));
   const rows = await env.DB.batch(
-    results.map((t) => env.DB.prepare(`SELECT * FROM "${t.name}" ORDER BY rowid`)),
+    tables.map((t) => env.DB.prepare(`SELECT * FROM "${t.name}" ORDER BY rowid`)),
   );
-  return Object.fromEntries(results.map((t, i) => [t.name, rows[i]!.results]));
+  const withoutBookkeeping = (row: unknown) =>
+    Object.fromEntries(
+      Object.entries(row as Record<string, unknown>).filter(([k]) => !BOOKKEEPING_COLUMNS.has(k)),
+    );
+  return Object.fromEntries(
+    tables.map((t, i) => [t.name, rows[i]!.results.map(withoutBookkeeping)]),
+  );
 }
 
 async function objects(bucket: R2Bucket): Promise<string[]> {
