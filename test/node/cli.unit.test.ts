@@ -179,6 +179,57 @@ describe('configuration', () => {
     ).toMatchObject({ apiKey: undefined });
     expect(() => resolve({}, {}, path.join(home, 'missing.json'))).toThrow(UsageError);
   });
+
+  it('takes the admin token in the same order, the local one only for the local edge', async () => {
+    const home = await tempDir('cli-admin-home');
+    await mkdir(path.join(home, '.headstart'), { recursive: true });
+    const local = { url: 'http://127.0.0.1:8787', apiKey: 'k', adminToken: 'local-admin' };
+    await writeFile(path.join(home, '.headstart', 'local.json'), JSON.stringify(local));
+    const resolve = (flags = {}, env = {}) =>
+      resolveConfig({ flags, env, cwd: home, home: path.join(home, 'nohome') });
+    expect(resolve().adminToken).toBe('local-admin');
+    expect(resolve({}, { HEADSTART_ADMIN_TOKEN: 'env-admin' }).adminToken).toBe('env-admin');
+    expect(
+      resolve({ adminToken: 'flag-admin' }, { HEADSTART_ADMIN_TOKEN: 'env-admin' }).adminToken,
+    ).toBe('flag-admin');
+    expect(resolve({ url: 'https://prod.example' }).adminToken).toBeUndefined();
+  });
+
+  it('finds three-word admin commands and refuses one without an admin token before any request', async () => {
+    const found = findCommand(COMMANDS, [
+      'admin',
+      'worker-tokens',
+      'issue',
+      'gpu-1',
+      '--secret-only',
+    ]);
+    expect(found.command?.name).toBe('admin worker-tokens issue');
+    expect(parseCommand(found.command!.options, found.rest)).toMatchObject({
+      positionals: ['gpu-1'],
+      values: { 'secret-only': true },
+    });
+    const requests: string[] = [];
+    const server = createServer((req, res) => {
+      requests.push(req.url ?? '');
+      res.writeHead(500).end();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const config = path.join(await tempDir('cli-admin-none'), 'config.json');
+    await writeFile(config, '{}');
+    const { term, err } = fakeTerminal();
+    try {
+      const code = await main(
+        ['admin', 'tenants', 'list', '--url', url, '--key', 'hs_key_x', '--config', config],
+        term,
+      );
+      expect(code).toBe(2);
+      expect(err()).toMatch(/admin token/i);
+      expect(requests).toEqual([]);
+    } finally {
+      server.close();
+    }
+  });
 });
 
 describe('output', () => {
@@ -271,7 +322,8 @@ describe('output', () => {
 
   it('lists its routes as OpenAPI templates', () => {
     expect(ROUTES.length).toBe(new Set(ROUTES.map((r) => `${r.method} ${r.path}`)).size);
-    for (const r of ROUTES) expect(r.path).toMatch(/^\/v1\/[a-z-]+(\/(\{[a-z]+\}|[a-z-]+))*$/);
+    for (const r of ROUTES)
+      expect(r.path).toMatch(/^\/(admin\/)?v1\/[a-z-]+(\/(\{[a-z][A-Za-z]*\}|[a-z-]+))*$/);
   });
 
   it('parses server-sent events across chunk boundaries', async () => {
