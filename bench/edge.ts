@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
-import { getPlatformProxy } from 'wrangler';
+import { openStorageProxy } from '../scripts/lib/storage-proxy.js';
 import { decodeFile } from '../src/gpu-worker/decode.js';
 import { DEFAULT_CLASSIFIER } from '../src/shared/backbones.js';
 import { MOBILENET_PREPROCESSING } from '../src/shared/manifest.js';
@@ -79,10 +79,7 @@ async function main(): Promise<void> {
   try {
     // A private local R2 with both backbones, so the first request really is cold.
     await importBackbones({ source: DEFAULT_SOURCE, out: DEFAULT_OUT });
-    const proxy = await getPlatformProxy<{ MODELS: ModelBucket }>({
-      configPath: 'wrangler.toml',
-      persist: { path: `${work}/state/v3` },
-    });
+    const proxy = await openStorageProxy<{ MODELS: ModelBucket }>(`${work}/state/v3`);
     await importBackbones({ source: DEFAULT_SOURCE, out: DEFAULT_OUT, bucket: proxy.env.MODELS });
     await proxy.dispose();
 

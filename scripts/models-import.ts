@@ -19,11 +19,8 @@ Options:
 async function openLocalBucket(
   persistTo: string,
 ): Promise<{ bucket: ModelBucket; close: () => Promise<void> }> {
-  const { getPlatformProxy } = await import('wrangler');
-  const proxy = await getPlatformProxy<{ MODELS: ModelBucket }>({
-    configPath: 'wrangler.toml',
-    persist: { path: `${persistTo}/v3` },
-  });
+  const { openStorageProxy } = await import('./lib/storage-proxy.js');
+  const proxy = await openStorageProxy<{ MODELS: ModelBucket }>(`${persistTo}/v3`);
   return { bucket: proxy.env.MODELS, close: () => proxy.dispose() };
 }
 

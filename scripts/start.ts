@@ -4,13 +4,17 @@
 // .headstart/local.json for scripts. Ctrl-C stops everything it started.
 //
 // Environment (all optional): HEADSTART_PORT (8787), HEADSTART_STATE_DIR (.wrangler/state),
-// HEADSTART_LOCAL_FILE (.headstart/local.json), HEADSTART_MODELS_SOURCE (../shared/models or a
+// HEADSTART_LOCAL_FILE (.headstart/local.json), HEADSTART_INSPECTOR_PORT (a free one),
+// HEADSTART_MODELS_SOURCE (../shared/models or a
 // URL), and the worker's own HEADSTART_* settings, passed through.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
 import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { stripVTControlCharacters } from 'node:util';
 import { z } from 'zod';
-import { getPlatformProxy } from 'wrangler';
+import { openStorageProxy } from './lib/storage-proxy.js';
 import { hashSecret } from '../src/shared/secrets.js';
 import {
   createAdminToken,
@@ -77,12 +81,30 @@ function handleSignals(): void {
 }
 handleSignals();
 
-function start(command: string, args: string[], env: NodeJS.ProcessEnv): ChildProcess {
+/**
+ * wrangler's request log lines for the worker's own traffic (long polls every 20 s, heartbeats,
+ * dataset pages) when they succeeded: noise to a person reading the console. Errors stay.
+ */
+const ROUTINE_LINE = /\[wrangler:info\] (GET|POST|PUT) \/internal\/v1\/\S+ 2\d\d /;
+
+function start(
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  opts: { hideLine?: (line: string) => boolean } = {},
+): ChildProcess {
   const child = spawn(command, args, {
-    stdio: ['ignore', 'inherit', 'inherit'],
+    stdio: ['ignore', opts.hideLine ? 'pipe' : 'inherit', 'inherit'],
     env: { ...process.env, ...QUIET_ENV, ...env },
     detached: true,
   });
+  if (opts.hideLine && child.stdout) {
+    const hide = opts.hideLine;
+    // Line by line (wrangler colours its lines, so match on the text without escapes).
+    createInterface({ input: child.stdout, crlfDelay: Infinity }).on('line', (line) => {
+      if (!hide(stripVTControlCharacters(line))) process.stdout.write(`${line}\n`);
+    });
+  }
   children.add(child);
   child.once('exit', () => children.delete(child));
   return child;
@@ -130,10 +152,9 @@ async function prepareLocalState(): Promise<z.infer<typeof LocalCredentials>> {
     ['wrangler', 'd1', 'migrations', 'apply', 'headstart', '--local', '--persist-to', STATE_DIR],
     { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...QUIET_ENV, CI: 'true' } },
   );
-  const proxy = await getPlatformProxy<{ MODELS: ModelBucket; DB: D1Like }>({
-    configPath: 'wrangler.toml',
-    persist: { path: path.join(STATE_DIR, 'v3') },
-  });
+  const proxy = await openStorageProxy<{ MODELS: ModelBucket; DB: D1Like }>(
+    path.join(STATE_DIR, 'v3'),
+  );
   try {
     await importBackbones({
       source: DEFAULT_SOURCE,
@@ -145,6 +166,18 @@ async function prepareLocalState(): Promise<z.infer<typeof LocalCredentials>> {
   } finally {
     await proxy.dispose();
   }
+}
+
+/** A TCP port free on the loopback interface right now. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, HOST, () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
 }
 
 async function waitForHealth(timeoutMs: number): Promise<void> {
@@ -199,9 +232,14 @@ async function main(): Promise<void> {
       String(PORT),
       '--persist-to',
       STATE_DIR,
+      // wrangler's default devtools port is 9229 for every dev server: a second one on the
+      // machine (another checkout, a test) then fails to start. A free port of our own instead.
+      '--inspector-port',
+      String(process.env.HEADSTART_INSPECTOR_PORT ?? (await freePort())),
       '--show-interactive-dev-session=false',
     ],
     {},
+    { hideLine: (line) => ROUTINE_LINE.test(line) },
   );
   edgeProcess.once('exit', (code) => {
     if (stopping) return;

@@ -3,7 +3,8 @@
 import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import path from 'node:path';
-import { getPlatformProxy, unstable_startWorker } from 'wrangler';
+import { unstable_startWorker } from 'wrangler';
+import { openStorageProxy } from './storage-proxy.js';
 import {
   createAdminToken,
   createTenant,
@@ -51,10 +52,7 @@ export async function prepareState(stateDir: string, opts: LocalEdgeOptions) {
       env: { ...process.env, CI: 'true', WRANGLER_SEND_METRICS: 'false' },
     },
   );
-  const proxy = await getPlatformProxy<{ MODELS: ModelBucket; DB: D1Like }>({
-    configPath: 'wrangler.toml',
-    persist: { path: `${stateDir}/v3` },
-  });
+  const proxy = await openStorageProxy<{ MODELS: ModelBucket; DB: D1Like }>(`${stateDir}/v3`);
   try {
     await importBackbones({
       source: opts.modelsSource,

@@ -1,6 +1,7 @@
 // The edge application: middleware, route groups, the API reference, and the single error formatter.
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { cors } from 'hono/cors';
+import { finishDocument } from './docs/finish.js';
 import { renderDocsPage } from './docs/render.js';
 import type { AppEnv } from './env.js';
 import { ApiError, problem, problemResponse } from './errors.js';
@@ -18,6 +19,7 @@ import { HEADS_API_DOCS, aliasesRoutes, headsRoutes } from './routes/heads.js';
 import { adminRoutes } from './routes/admin.js';
 import { ADMIN_API_DOCS, KEYS_API_DOCS } from './routes/admin-docs.js';
 import { keysRoutes } from './routes/keys.js';
+import { homeRoutes } from './routes/home.js';
 
 export const app = new OpenAPIHono<AppEnv>();
 
@@ -48,6 +50,7 @@ app.route('/v1/aliases', aliasesRoutes);
 app.route('/v1/keys', keysRoutes);
 app.route('/v1/lessons', lessonsApi);
 app.route('/lessons', lessonPages);
+app.route('/', homeRoutes);
 app.route('/', embedRoutes);
 app.route('/internal/v1', internalRoutes);
 app.route('/admin/v1', adminRoutes);
@@ -75,8 +78,12 @@ app.openAPIRegistry.registerComponent('securitySchemes', 'adminToken', {
 });
 for (const route of [...JOBS_API_DOCS, ...HEADS_API_DOCS, ...KEYS_API_DOCS, ...ADMIN_API_DOCS])
   app.openAPIRegistry.registerPath(route);
-app.doc31('/openapi.json', OPENAPI_CONFIG);
-app.get('/docs', (c) => c.html(renderDocsPage(app.getOpenAPI31Document(OPENAPI_CONFIG))));
+/** The document as served: generated once per isolate, finished per origin. */
+let generated: ReturnType<typeof app.getOpenAPI31Document> | undefined;
+const openApiDocument = (url: string) =>
+  finishDocument((generated ??= app.getOpenAPI31Document(OPENAPI_CONFIG)), new URL(url).origin);
+app.get('/openapi.json', (c) => c.json(openApiDocument(c.req.url)));
+app.get('/docs', (c) => c.html(renderDocsPage(openApiDocument(c.req.url))));
 
 app.notFound((c) =>
   problemResponse(

@@ -100,6 +100,8 @@ export class HeadstartTrainer extends HeadstartElement {
       void this.train();
     });
     this.cancel.addEventListener('click', () => void this.cancelJob());
+    // The notice asks for a key: once one is pasted it has nothing left to say.
+    this.keyInput.addEventListener('input', () => this.showKeyState());
     this.progress.append(h('h4', {}, 'Training progress'), this.charts.element);
     this.root.append(
       h('h3', {}, 'Train your own classifier'),
@@ -130,7 +132,8 @@ export class HeadstartTrainer extends HeadstartElement {
   /** Without a key attribute the reader pastes one; a job already running keeps its own key. */
   private showKeyState(): void {
     const hasKey = this.attr('api-key') !== null;
-    this.keyNotice.hidden = hasKey || this.controller !== null;
+    const pasted = this.keyInput.value.trim() !== '';
+    this.keyNotice.hidden = hasKey || pasted || this.controller !== null;
     this.keyField.hidden = hasKey;
   }
 

@@ -95,7 +95,7 @@ export async function eventually<T>(
 /** Leases the next job as a worker (waits up to `waitSeconds`). */
 export async function lease(
   token: string,
-  opts: { waitSeconds?: number; leaseSeconds?: number } = {},
+  opts: { waitSeconds?: number; leaseSeconds?: number; workerId?: string; provider?: string } = {},
 ) {
   return call('/internal/v1/leases', {
     key: token,

@@ -75,7 +75,7 @@ async function audit(
 }
 
 describe('the pages people read, under axe-core', () => {
-  for (const path of ['/lessons/cv-transfer-learning', '/docs']) {
+  for (const path of ['/', '/lessons/cv-transfer-learning', '/docs']) {
     for (const colorScheme of ['light', 'dark'] as const) {
       for (const width of [1200, 390]) {
         it(`${path}, ${colorScheme}, ${width} px wide: no serious or critical violation`, async () => {

@@ -367,6 +367,12 @@ describe('the whole system, as npm start runs it', () => {
         leftovers.push(`${pid}: ${cmdline.replaceAll('\0', ' ')}`);
     }
     expect(leftovers).toEqual([]);
+    // What it printed is for a person: no false alarm about the coordinator, and none of the
+    // worker's routine traffic (long polls, heartbeats, dataset pages), while the job ran.
+    const printed = output.join('');
+    expect(printed).toContain('[worker]');
+    expect(printed).not.toMatch(/will not work in local development|no such Durable Object class/);
+    expect(printed).not.toMatch(/\/internal\/v1\/\S+ 2\d\d /);
     // The port is free again: something can listen on it.
     const port = Number(new URL(local.url).port);
     await new Promise<void>((resolve, reject) => {

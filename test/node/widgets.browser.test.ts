@@ -288,7 +288,11 @@ describe('widgets on a host page in Chromium', () => {
 
   it('trains through the trainer iframe with a key pasted by the reader', async () => {
     const t = page.frameLocator('#trainer-frame');
+    const notice = t.getByText('Training needs an API key');
+    await expect(notice.isVisible()).resolves.toBe(true);
     await t.locator('input[type=password]').fill(edge.apiKey);
+    // Once a key is pasted, the notice asking for one goes away.
+    await notice.waitFor({ state: 'hidden', timeout: 5_000 });
     const photos = async (label: string) =>
       (await readdir(path.join(DATASETS_DIR, 'hymenoptera_data', 'val', label)))
         .sort()

@@ -1,6 +1,6 @@
 // The chaos harness's verdict: every submitted job ended, none lost or stuck, one head per job,
 // every head object in R2 belonging to a succeeded job, dead letters accounted for.
-import { getPlatformProxy } from 'wrangler';
+import { openStorageProxy } from '../storage-proxy.js';
 import type { HeadSummary } from '../../../src/shared/heads.js';
 import { FINAL_STATUSES } from '../../../src/shared/jobs.js';
 import type { Job } from './jobs.js';
@@ -22,10 +22,7 @@ interface ListingBucket {
 
 /** Lists head objects straight from the local R2 (run it once the edge has stopped). */
 export async function headObjects(stateDir: string): Promise<HeadObject[]> {
-  const proxy = await getPlatformProxy<{ MODELS: ListingBucket }>({
-    configPath: 'wrangler.toml',
-    persist: { path: `${stateDir}/v3` },
-  });
+  const proxy = await openStorageProxy<{ MODELS: ListingBucket }>(`${stateDir}/v3`);
   try {
     const out: HeadObject[] = [];
     let cursor: string | undefined;
