@@ -1,6 +1,7 @@
 // The headstart CLI's parts without an edge: arguments → job specs, grids and JSON lines,
 // configuration precedence, output formats, the zip stream, and the HTTP retry rules against a
 // small local server.
+import { execFileSync } from 'node:child_process';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -193,6 +194,15 @@ describe('configuration', () => {
       resolve({ adminToken: 'flag-admin' }, { HEADSTART_ADMIN_TOKEN: 'env-admin' }).adminToken,
     ).toBe('flag-admin');
     expect(resolve({ url: 'https://prod.example' }).adminToken).toBeUndefined();
+  });
+
+  it('runs as the npm bin straight after npm ci (the bundle when built, else the sources)', () => {
+    const help = execFileSync(process.execPath, ['bin/headstart.mjs', '--help'], {
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH, HOME: process.env.HOME },
+    });
+    expect(help).toContain('Usage: headstart <command> [options]');
+    expect(help).toContain('admin worker-tokens issue');
   });
 
   it('finds three-word admin commands and refuses one without an admin token before any request', async () => {
