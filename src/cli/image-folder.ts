@@ -144,9 +144,11 @@ export function imageFolderZip(
     throw new UsageError(
       `the archive would be ${local + central + 22} bytes; the limit is ${DEFAULT_DATASET_LIMITS.maxArchiveBytes}`,
     );
+  // One timestamp for every try: a retried upload must send the very same bytes, or the edge
+  // takes it for another archive under the same Idempotency-Key (DOS times tick every 2 s).
+  const modified = new Date();
   const stream = () => {
     const centrals: Uint8Array[] = [];
-    const modified = new Date();
     let next = 0;
     let offset = 0;
     return new ReadableStream<Uint8Array>({

@@ -6,7 +6,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { JOB_PRESETS, resolveFineTuneSpec, type FineTuneSpec } from '../../src/shared/jobs.js';
 import { crc32 } from '../../src/shared/zip-store.js';
 import { findCommand, parseCommand } from '../../src/cli/args.js';
@@ -415,6 +415,33 @@ describe('ImageFolder directories', () => {
     ]);
     for (const e of entries) expect(e.crc).toBe(crc32(e.data));
     expect(progress.at(-1)).toBe(5);
+  });
+
+  it('sends the very same bytes on every try, however late the retry', async () => {
+    const dir = await folder({
+      'train/a/1.jpg': jpeg(1),
+      'train/a/2.jpg': jpeg(2),
+      'train/b/3.jpg': jpeg(3),
+      'train/b/4.jpg': jpeg(4),
+    });
+    const images = (await scanImageFolder(dir)).images;
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      vi.setSystemTime(new Date('2026-12-07T10:00:01Z'));
+      const zip = imageFolderZip(images);
+      const first = new Uint8Array(await new Response(zip.stream()).arrayBuffer());
+      // DOS times have a 2-second resolution: a retry 3 s later would have other bytes.
+      vi.setSystemTime(new Date('2026-12-07T10:00:04Z'));
+      const retry = new Uint8Array(await new Response(zip.stream()).arrayBuffer());
+      expect(Buffer.from(retry).equals(Buffer.from(first))).toBe(true);
+      // A new archive (a new upload) may carry the new time.
+      const later = new Uint8Array(
+        await new Response(imageFolderZip(images).stream()).arrayBuffer(),
+      );
+      expect(Buffer.from(later).equals(Buffer.from(first))).toBe(false);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('names what is wrong with a bad layout', async () => {
