@@ -36,6 +36,11 @@ const { values } = parseArgs({
     quick: { type: 'boolean', default: false },
     /** Extra job fields as JSON, e.g. '{"preset":"lesson"}' — the default job when absent. */
     spec: { type: 'string', default: '{}' },
+    /**
+     * Another backbone to run the same job on, cold, in the same run (side by side), e.g.
+     * --backbone mobilenet-v2-1.0 --compare mobilenet-v2-0.35.
+     */
+    compare: { type: 'string' },
     /** Do not write the figures into bench/results.json. */
     'no-record': { type: 'boolean', default: false },
     /**
@@ -72,6 +77,7 @@ async function record(
     values.strategy === 'feature_extraction' ? '' : `--strategy ${values.strategy}`,
     values.spec === '{}' ? '' : `--spec '${values.spec}'`,
     values.label ? `--label ${values.label}` : '',
+    values.compare ? `--compare ${values.compare}` : '',
     values.quick ? '--quick' : '',
   ]
     .filter(Boolean)
@@ -132,7 +138,9 @@ async function main(): Promise<void> {
     });
     const cacheDir = tempDir('embeddings');
     const renderer = createViewRenderer(Number(values['preprocess-threads']));
-    const runOnce = async (): Promise<{ outcome: JobOutcome; totalSeconds: number }> => {
+    const runOnce = async (
+      backbone = values.backbone,
+    ): Promise<{ outcome: JobOutcome; totalSeconds: number }> => {
       const submitted = await fetch(`${edge.url}/v1/fine-tunes`, {
         method: 'POST',
         headers: { ...headers, 'content-type': 'application/json' },
@@ -140,7 +148,7 @@ async function main(): Promise<void> {
           strategy: values.strategy,
           ...(JSON.parse(values.spec) as object),
           datasetId: dataset.id,
-          backbone: values.backbone,
+          backbone,
         }),
       });
       if (!submitted.ok) throw new Error(`submit failed: ${await submitted.text()}`);
@@ -187,10 +195,28 @@ async function main(): Promise<void> {
     console.log(
       `  stages: fetch ${t.fetchSeconds.toFixed(2)} s (overlapped), preprocess ${t.preprocessSeconds.toFixed(2)} s, backbone ${t.embedSeconds.toFixed(2)} s, export ${t.exportSeconds.toFixed(2)} s; embedding stage ${embedStage.toFixed(2)} s`,
     );
+    let compared: Record<string, unknown> = {};
+    if (values.compare) {
+      await backbones.embedder(values.compare);
+      const other = await runOnce(values.compare);
+      const o = other.outcome.timings;
+      console.log(
+        `compare ${values.compare}: total ${other.totalSeconds.toFixed(2)} s from lease to completed head, ` +
+          `val accuracy ${other.outcome.valAccuracy.toFixed(3)} (${o.embeddings} embeddings) — ` +
+          `${values.backbone}: ${cold.totalSeconds.toFixed(2)} s, ${cold.outcome.valAccuracy.toFixed(3)}`,
+      );
+      compared = {
+        compare: {
+          backbone: values.compare,
+          total_s: Math.round(other.totalSeconds * 100) / 100,
+          val_acc: Math.round(other.outcome.valAccuracy * 1000) / 1000,
+        },
+      };
+    }
     if (values.quick) {
       await Promise.all([backbones.close(), renderer.close()]);
       await record(figures(t, embedPerSecond, cold), undefined);
-      console.log(JSON.stringify(figures(t, embedPerSecond, cold)));
+      console.log(JSON.stringify({ ...figures(t, embedPerSecond, cold), ...compared }));
       return;
     }
     const warm = await runOnce();
@@ -228,7 +254,7 @@ async function main(): Promise<void> {
     );
     await Promise.all([backbones.close(), renderer.close()]);
     await record(figures(t, embedPerSecond, cold), warm.totalSeconds);
-    console.log(JSON.stringify(figures(t, embedPerSecond, cold)));
+    console.log(JSON.stringify({ ...figures(t, embedPerSecond, cold), ...compared }));
   } finally {
     await edge.stop();
     await rm(work, { recursive: true, force: true });

@@ -24,7 +24,8 @@ export function sourcePath(base: string, relative: string): string {
   return `${base.replace(/\/+$/, '')}/${relative}`;
 }
 
-async function loadLabels(spec: BackboneSpec, source: string): Promise<Record<string, string> | undefined> {
+/** The catalogue's pinned class names for `spec`, index → label. */
+export async function loadLabels(spec: BackboneSpec, source: string): Promise<Record<string, string> | undefined> {
   if (!spec.labels) return undefined;
   const bytes = await readSource(source, spec.labels.file);
   const digest = await sha256Hex(bytes);
@@ -88,12 +89,13 @@ export async function convertBackbone(
     displayName: spec.displayName,
     fingerprint,
     parameters: model.weights.reduce((n, w) => n + w.shape.reduce((a, b) => a * b, 1), 0),
-    source: { format: 'tfjs-layers', licence: spec.licence, origin: spec.origin },
+    source: { format: 'tfjs-layers' as const, licence: spec.licence, origin: spec.origin },
     onnx: {
       file: 'model.onnx',
       sha256: await sha256Hex(onnx),
       bytes: onnx.byteLength,
       opset: ONNX_OPSET,
+      quantized: false,
       input: graph.input,
       outputs: graph.outputs,
     },

@@ -1,15 +1,75 @@
 // Imports the catalog backbones: convert (when out of date) and upload to the local R2 bucket.
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { decodeFile } from '../../src/gpu-worker/decode.js';
+import { parseBackboneCard } from '../../src/shared/backbone-card.js';
 import { BACKBONES, backboneKeys, type BackboneSpec } from '../../src/shared/backbones.js';
 import { sha256Hex } from '../../src/shared/fingerprint.js';
+import type { RgbImage } from '../../src/shared/image.js';
 import { parseBackboneManifest, type BackboneManifest } from '../../src/shared/manifest.js';
-import { CONVERTER_VERSION, convertBackbone } from './convert-backbone.js';
+import {
+  CONVERTER_VERSION,
+  convertBackbone,
+  FingerprintMismatchError,
+  loadLabels,
+  sourcePath,
+} from './convert-backbone.js';
+import { importOnnxBackbone, ONNX_IMPORTER_VERSION } from './onnx-import.js';
+import { readSource } from './tfjs-format.js';
 
 /** The default models mirror, next to the project (CI and development machines have it). */
 export const DEFAULT_SOURCE = process.env.HEADSTART_MODELS_SOURCE ?? path.resolve('..', 'shared', 'models');
 /** Where converted models are written. */
 export const DEFAULT_OUT = process.env.HEADSTART_MODELS_DIR ?? path.resolve('models');
+
+/** Real photos for an ONNX import's trial run (HEADSTART_TRIAL_PHOTOS overrides). */
+export const DEFAULT_TRIAL_PHOTOS =
+  process.env.HEADSTART_TRIAL_PHOTOS ??
+  path.resolve('..', 'shared', 'datasets', 'hymenoptera_data', 'val', 'bees');
+
+/** Two decoded photos from `dir` (the first two JPEG or PNG files by name). */
+export async function trialPhotos(dir = DEFAULT_TRIAL_PHOTOS): Promise<RgbImage[]> {
+  let names: string[];
+  try {
+    names = (await readdir(dir)).filter((n) => /\.(jpe?g|png)$/i.test(n)).sort();
+  } catch {
+    throw new Error(`no trial photos at ${dir}: set HEADSTART_TRIAL_PHOTOS to a folder of photos`);
+  }
+  if (names.length < 2) throw new Error(`the trial run needs two photos in ${dir}`);
+  return Promise.all(names.slice(0, 2).map(async (n) => decodeFile(await readFile(path.join(dir, n)))));
+}
+
+const versionOf = (spec: Pick<BackboneSpec, 'format'>) =>
+  spec.format === 'onnx' ? ONNX_IMPORTER_VERSION : CONVERTER_VERSION;
+
+/** A catalogue ONNX backbone: its mirror file imported like a user's, with the catalogue's card. */
+async function importCatalogueOnnx(
+  spec: BackboneSpec,
+  source: string,
+  photos: () => Promise<RgbImage[]>,
+): Promise<{ onnx: Uint8Array; manifest: BackboneManifest }> {
+  const labels = await loadLabels(spec, source);
+  const card = parseBackboneCard({
+    id: spec.id,
+    displayName: spec.displayName,
+    licence: spec.licence,
+    origin: spec.origin,
+    preprocessing: spec.preprocessing,
+    outputs: spec.logits ? { logits: spec.logits, labels: 'imagenet' } : {},
+  });
+  const file = sourcePath(source, `${spec.mirrorDir}/model.onnx`);
+  const result = await importOnnxBackbone({
+    bytes: await readSource(source, `${spec.mirrorDir}/model.onnx`),
+    card,
+    ...(labels ? { labels: Object.values(labels) } : {}),
+    photos: await photos(),
+  });
+  if (result.manifest.fingerprint !== spec.fingerprint)
+    throw new FingerprintMismatchError(
+      `${spec.id}: the weights at ${file} have fingerprint ${result.manifest.fingerprint}, pinned ${spec.fingerprint}; refusing them`,
+    );
+  return result;
+}
 
 /** The subset of an R2 bucket binding the importer uses (local or remote alike). */
 export interface ModelBucket {
@@ -33,7 +93,8 @@ export interface ImportResult {
 async function readCurrent(spec: BackboneSpec, dir: string): Promise<BackboneManifest | undefined> {
   try {
     const manifest = parseBackboneManifest(JSON.parse(await readFile(path.join(dir, 'manifest.json'), 'utf8')));
-    if (manifest.fingerprint !== spec.fingerprint || manifest.converter.version !== CONVERTER_VERSION) return undefined;
+    if (manifest.fingerprint !== spec.fingerprint || manifest.converter.version !== versionOf(spec))
+      return undefined;
     const onnx = await readFile(path.join(dir, manifest.onnx.file));
     return (await sha256Hex(onnx)) === manifest.onnx.sha256 ? manifest : undefined;
   } catch {
@@ -80,6 +141,8 @@ export async function importBackbones(opts: {
   readonly force?: boolean;
   readonly bucket?: ModelBucket;
   readonly log?: (line: string) => void;
+  /** Folder of real photos for ONNX trial runs (default DEFAULT_TRIAL_PHOTOS). */
+  readonly photos?: string;
 }): Promise<ImportResult[]> {
   const source = opts.source ?? DEFAULT_SOURCE;
   const out = opts.out ?? DEFAULT_OUT;
@@ -97,7 +160,10 @@ export async function importBackbones(opts: {
     const status: ImportStatus = manifest ? 'up-to-date' : 'converted';
     if (!manifest) {
       log(`${spec.id}: converting from ${source}`);
-      const converted = await convertBackbone(spec, source);
+      const converted =
+        spec.format === 'onnx'
+          ? await importCatalogueOnnx(spec, source, () => trialPhotos(opts.photos))
+          : await convertBackbone(spec, source);
       await mkdir(dir, { recursive: true });
       await writeAtomically(path.join(dir, converted.manifest.onnx.file), converted.onnx);
       await writeAtomically(path.join(dir, 'manifest.json'), `${JSON.stringify(converted.manifest, null, 2)}\n`);

@@ -393,6 +393,10 @@ export async function runJob(
   const dataset = parsed.data;
   checkDataset(dataset);
   const backbone = await ctx.backbones.manifest(spec.backbone);
+  if (backbone.onnx.quantized && spec.strategy !== 'feature_extraction')
+    throw new PermanentJobError(
+      `strategy: "${backbone.id}" has integer-quantized weights and trains with "feature_extraction" only`,
+    );
   const planned = planStrategy(spec, cutBlocks(backbone.blocks));
   if ('problem' in planned)
     throw new PermanentJobError(`${planned.problem.field}: ${planned.problem.message}`);

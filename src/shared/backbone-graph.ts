@@ -75,7 +75,12 @@ export function blockInputs(
 ): Map<string, string> {
   const inputs = new Map<string, string>();
   for (const block of blocks) {
-    const first = nodes.find((n) => block.layers.some((layer) => belongsTo(n.name, layer)));
+    // A node is in the block by its name or by the weights it reads (`Conv1/kernel`).
+    const first = nodes.find((n) =>
+      block.layers.some(
+        (layer) => belongsTo(n.name, layer) || n.inputs.some((i) => i.startsWith(`${layer}/`)),
+      ),
+    );
     const input = first?.inputs.find((i) => i !== '' && !constants.has(i));
     if (input === undefined) continue;
     try {

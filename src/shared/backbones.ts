@@ -1,11 +1,22 @@
 // The catalog of backbones Headstart knows, with the fingerprints their sources must match.
-import { MOBILENET_PREPROCESSING, type Preprocessing } from './manifest.js';
+import {
+  MOBILENET_PREPROCESSING,
+  TORCHVISION_PREPROCESSING,
+  type Preprocessing,
+} from './manifest.js';
 
 export interface BackboneSpec {
   readonly id: string;
   readonly displayName: string;
-  /** Folder of the TF.js model inside a models mirror (such as ../shared/models). */
+  /**
+   * `tfjs-layers`: a TF.js layers model that Headstart converts to ONNX. `onnx`: an ONNX file
+   * imported as users import theirs (checked against its card; see scripts/models/onnx-import.ts).
+   */
+  readonly format: 'tfjs-layers' | 'onnx';
+  /** Folder of the model inside a models mirror (such as ../shared/models); ONNX: its model.onnx. */
   readonly mirrorDir: string;
+  /** ONNX sources: the tensor of the model's own classifier scores (before softmax). */
+  readonly logits?: string;
   /** Where the weights are published upstream. */
   readonly origin: string;
   readonly licence: string;
@@ -20,6 +31,7 @@ export interface BackboneSpec {
 export const BACKBONES = [
   {
     id: 'mobilenet-v2-0.35',
+    format: 'tfjs-layers',
     displayName: 'MobileNetV2 (width 0.35, 224 px, no top)',
     mirrorDir: 'mobilenet_v2_0.35_224_notop',
     origin:
@@ -32,6 +44,7 @@ export const BACKBONES = [
   },
   {
     id: 'mobilenet-v1-0.25',
+    format: 'tfjs-layers',
     displayName: 'MobileNet v1 (width 0.25, 224 px) with its ImageNet classifier',
     mirrorDir: 'mobilenet_v1_0.25_224',
     origin: 'https://storage.googleapis.com/tfjs-models/tfjs/mobilenet_v1_0.25_224/model.json',
@@ -43,6 +56,40 @@ export const BACKBONES = [
       sha256: 'cdda836b4f13adb4c149f356734e472c419d2187ba14d9c208d64096ffdf8aba',
     },
     summary: 'Small and fast: 256-d features plus the 1000-class ImageNet classifier.',
+  },
+  {
+    id: 'mobilenet-v1-0.75',
+    format: 'tfjs-layers',
+    displayName: 'MobileNet v1 (width 0.75, 224 px) with its ImageNet classifier',
+    mirrorDir: 'mobilenet_v1_0.75_224',
+    origin: 'https://storage.googleapis.com/tfjs-models/tfjs/mobilenet_v1_0.75_224/model.json',
+    licence: 'Apache-2.0',
+    fingerprint: '4795e859075667fd3c496e1ec15ab565831d1e8f5d868f17afd73301a8712ac4',
+    preprocessing: MOBILENET_PREPROCESSING,
+    labels: {
+      file: 'imagenet_classes.json',
+      sha256: 'cdda836b4f13adb4c149f356734e472c419d2187ba14d9c208d64096ffdf8aba',
+    },
+    summary: 'MobileNet v1 at width 0.75: 768-d features plus the 1000-class ImageNet classifier.',
+  },
+  {
+    id: 'mobilenet-v2-1.0',
+    format: 'onnx',
+    displayName:
+      'MobileNetV2 (width 1.0, 224 px, torchvision weights) with its ImageNet classifier',
+    mirrorDir: 'mobilenet_v2_1.0_224_torchvision',
+    origin:
+      'https://github.com/onnx/models/tree/8b137f96/vision/classification/mobilenet (mobilenetv2-12-int8, dequantized)',
+    licence: 'BSD-3-Clause (torchvision weights); Apache-2.0 (onnx/models)',
+    fingerprint: '5df155e58e34ca5a02b571d19b86225381c20de8f67a609fe3ea20bfd41e20c9',
+    preprocessing: TORCHVISION_PREPROCESSING,
+    logits: 'logits',
+    labels: {
+      file: 'imagenet_classes.json',
+      sha256: 'cdda836b4f13adb4c149f356734e472c419d2187ba14d9c208d64096ffdf8aba',
+    },
+    summary:
+      'The strongest catalogue backbone: 1280-d features from 3.5M parameters, plus the ImageNet classifier.',
   },
 ] as const satisfies readonly BackboneSpec[];
 

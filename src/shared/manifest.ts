@@ -49,6 +49,19 @@ export const PreprocessingSchema = z
   );
 export type Preprocessing = z.infer<typeof PreprocessingSchema>;
 
+/** torchvision's ImageNet contract: shorter side to 256, centre 224 crop, ImageNet mean and std. */
+export const TORCHVISION_PREPROCESSING: Preprocessing = {
+  resize: { mode: 'shortest-edge', shortestEdge: 256, filter: 'triangle-antialias' },
+  crop: { width: 224, height: 224 },
+  rescaleFactor: 1 / 255,
+  image_mean: [0.485, 0.456, 0.406],
+  image_std: [0.229, 0.224, 0.225],
+  channelOrder: 'RGB',
+  layout: 'NCHW',
+  dtype: 'float32',
+  alpha: 'composite-over-white',
+};
+
 /**
  * The contract of both shared backbones: shorter side to 256, centre 224 crop, values scaled to
  * [-1, 1] (x / 255 − 0.5) / 0.5 — the same as MobileNet's x / 127.5 − 1.
@@ -98,7 +111,8 @@ export const BackboneManifestSchema = z.object({
   fingerprint: sha256Hex,
   parameters: z.number().int().positive(),
   source: z.object({
-    format: z.literal('tfjs-layers'),
+    /** What was imported: a TF.js layers model (converted by us) or an ONNX file (checked, rewritten). */
+    format: z.enum(['tfjs-layers', 'onnx']),
     licence: z.string(),
     origin: z.string(),
   }),
@@ -107,6 +121,11 @@ export const BackboneManifestSchema = z.object({
     sha256: sha256Hex,
     bytes: z.number().int().positive(),
     opset: z.number().int().min(7),
+    /**
+     * Integer-quantized (QOperator or QDQ) weights: fine for feature extraction, but there are no
+     * float weights to train, so `fine_tune` and `full` are refused on it.
+     */
+    quantized: z.boolean().default(false),
     input: TensorInfoSchema,
     outputs: z.object({
       embedding: TensorInfoSchema,

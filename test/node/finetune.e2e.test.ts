@@ -199,4 +199,89 @@ describe('strategies end to end', () => {
     expect(one.status).toBe(200);
     expect(one.body.backbonePasses).toBe(1);
   }, 300_000);
+
+  it("trains heads on the imported ONNX backbone (mobilenet-v2-1.0) that the edge serves with the worker's probabilities", async () => {
+    const all = await photos();
+    const upload = await api<{ id: string }>('/v1/datasets', {
+      method: 'POST',
+      headers: { 'content-type': 'application/zip' },
+      body: new Uint8Array(
+        buildZip(all.map((p) => ({ name: p.name, data: p.data, method: 'store' as const }))),
+      ),
+    });
+    expect(upload.status, JSON.stringify(upload.body)).toBe(201);
+    const common = {
+      datasetId: upload.body.id,
+      backbone: 'mobilenet-v2-1.0',
+      inputMode: 'crop',
+      batchSize: 8,
+      augmentation: { views: 0 },
+    };
+    const submitted = await api<{ batchId: string }>('/v1/fine-tunes/batch', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        jobs: [
+          { ...common, strategy: 'feature_extraction', epochs: 4 },
+          { ...common, strategy: 'fine_tune', epochs: 2, trainableFrom: 'block_16' },
+        ],
+      }),
+    });
+    expect(submitted.status, JSON.stringify(submitted.body)).toBe(201);
+    type Batch = {
+      jobs: JobView[];
+      comparison: BatchComparisonRow[];
+      counts: Record<string, number>;
+    };
+    let batch = (await api<Batch>(`/v1/batches/${submitted.body.batchId}`)).body;
+    const deadline = Date.now() + 240_000;
+    while ((batch.counts.queued ?? 0) + (batch.counts.running ?? 0) > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 1000));
+      batch = (await api<Batch>(`/v1/batches/${submitted.body.batchId}`)).body;
+    }
+    for (const job of batch.jobs)
+      expect(job.status, `${job.spec.strategy}: ${job.lastError}\n${worker.logs.join('\n')}`).toBe(
+        'succeeded',
+      );
+    const rows = batch.comparison;
+    expect(rows.map((r) => [r.strategy, r.trainedBlocks])).toEqual([
+      ['feature_extraction', []],
+      ['fine_tune', ['block_16', 'top_conv']],
+    ]);
+    for (const r of rows) expect(r.valAccuracy).toBeGreaterThan(0.7);
+
+    const val = all.filter((p) => p.name.startsWith('val/'));
+    const form = new FormData();
+    form.set('model', rows.map((r) => r.headId!).join(','));
+    form.set('topK', '2');
+    for (const p of val)
+      form.append(
+        'images',
+        new File([new Uint8Array(p.data)], path.basename(p.name), { type: 'image/jpeg' }),
+      );
+    const res = await api<{
+      results: { status: number; results: Predictions[] }[];
+    }>('/v1/classify/batch', { method: 'POST', body: form });
+    expect(res.status, JSON.stringify(res.body).slice(0, 500)).toBe(200);
+    for (const [h, row] of rows.entries()) {
+      const evaluation = (await api<HeadEvaluation>(`/v1/heads/${row.headId!}/evaluation`)).body;
+      const bySha = new Map(evaluation.images.map((e) => [e.sha256, e]));
+      let worst = 0;
+      for (const [i, p] of val.entries()) {
+        const edgeScores = res.body.results[i]!.results[h]!.predictions;
+        const reference = bySha.get(createHash('sha256').update(p.data).digest('hex'))!;
+        for (const [k, label] of evaluation.classes.entries())
+          worst = Math.max(
+            worst,
+            Math.abs(
+              reference.probabilities[k]! - edgeScores.find((s) => s.label === label)!.score,
+            ),
+          );
+      }
+      console.log(
+        `mobilenet-v2-1.0 ${row.strategy}: largest edge/worker probability difference ${worst.toExponential(2)}`,
+      );
+      expect(worst).toBeLessThan(1e-4);
+    }
+  }, 300_000);
 });

@@ -86,6 +86,12 @@ async function validateSpec(
     spec.unfreeze.length > 0
   ) {
     const manifest = await getBackboneManifest(models, spec.backbone, `${location}.backbone`);
+    if (manifest.onnx.quantized && spec.strategy !== 'feature_extraction')
+      throw new ApiError(
+        'backbone_not_trainable',
+        `"${manifest.id}" has integer-quantized weights: there are no float weights to train, so it takes strategy "feature_extraction" only`,
+        `${location}.strategy`,
+      );
     const planned = planStrategy(spec, cutBlocks(manifest.blocks));
     if ('problem' in planned)
       throw new ApiError(
