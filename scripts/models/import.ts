@@ -71,6 +71,70 @@ async function importCatalogueOnnx(
   return result;
 }
 
+/**
+ * Imports a person's own ONNX backbone: a folder holding `model.onnx` and its card
+ * (`backbone.json`), or the file with `card` given. Writes `<out>/<id>/` and uploads to `bucket`
+ * when given: the edge then serves it like a catalogue backbone (by id).
+ *
+ * @example
+ * const result = await importOnnxFolder({ path: 'my-model/', out: 'models', bucket });
+ */
+export async function importOnnxFolder(opts: {
+  readonly path: string;
+  readonly card?: string;
+  readonly out?: string;
+  readonly source?: string;
+  readonly bucket?: ModelBucket;
+  readonly photos?: string;
+  readonly log?: (line: string) => void;
+}): Promise<ImportResult> {
+  const out = opts.out ?? DEFAULT_OUT;
+  const started = performance.now();
+  const isFile = /\.onnx$/i.test(opts.path);
+  const modelFile = isFile ? opts.path : path.join(opts.path, 'model.onnx');
+  const cardFile = opts.card ?? path.join(isFile ? path.dirname(opts.path) : opts.path, 'backbone.json');
+  let cardJson: unknown;
+  try {
+    cardJson = JSON.parse(await readFile(cardFile, 'utf8'));
+  } catch (err) {
+    throw new Error(`card: cannot read ${cardFile} as JSON (${err instanceof Error ? err.message : String(err)})`);
+  }
+  const card = parseBackboneCard(cardJson);
+  if (BACKBONES.some((b) => b.id === card.id))
+    throw new Error(`card.id: "${card.id}" is a catalogue backbone; choose another id`);
+  let labels: string[] | undefined;
+  if (card.outputs.labels === 'imagenet') {
+    const imagenet = BACKBONES.find((b) => b.id === 'mobilenet-v1-0.25')!;
+    labels = Object.values((await loadLabels(imagenet, opts.source ?? DEFAULT_SOURCE))!);
+  } else labels = card.outputs.labels;
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(await readFile(modelFile));
+  } catch {
+    throw new Error(`model: cannot read ${modelFile}`);
+  }
+  const { onnx, manifest } = await importOnnxBackbone({
+    bytes,
+    card,
+    ...(labels ? { labels } : {}),
+    photos: await trialPhotos(opts.photos),
+  });
+  const dir = path.join(out, manifest.id);
+  await mkdir(dir, { recursive: true });
+  await writeAtomically(path.join(dir, manifest.onnx.file), onnx);
+  await writeAtomically(path.join(dir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+  const uploaded = opts.bucket ? await upload(opts.bucket, manifest, dir) : false;
+  const trainable = manifest.onnx.quantized
+    ? 'integer-quantized: feature extraction only'
+    : `${(manifest.blocks ?? []).filter((b) => b.input).length} blocks to fine-tune from`;
+  opts.log?.(
+    `${manifest.id}: imported (${manifest.onnx.bytes} bytes, ${manifest.parameters} parameters, ` +
+      `${manifest.embeddingDim}-d embedding${manifest.id2label ? `, ${Object.keys(manifest.id2label).length} classes` : ''}; ${trainable})` +
+      `${opts.bucket ? (uploaded ? ', uploaded to R2' : ', R2 up to date') : ''} in ${Math.round(performance.now() - started)} ms`,
+  );
+  return { id: manifest.id, status: 'converted', uploaded, manifest, dir };
+}
+
 /** The subset of an R2 bucket binding the importer uses (local or remote alike). */
 export interface ModelBucket {
   head(key: string): Promise<{ customMetadata?: Record<string, string> } | null>;

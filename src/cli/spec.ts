@@ -31,7 +31,11 @@ const name = (key: string, path: string[], help: string) =>
 
 /** Every field of FineTuneSpec but datasetId, in the order the help lists them. */
 export const SPEC_FIELDS: readonly SpecField[] = [
-  choice('backbone', ['backbone'], BACKBONE_IDS, 'backbone the head is trained on'),
+  name(
+    'backbone',
+    ['backbone'],
+    `backbone the head is trained on (${BACKBONE_IDS.join(', ')}, or one imported)`,
+  ),
   choice('strategy', ['strategy'], STRATEGIES, 'what is trained'),
   name('trainable-from', ['trainableFrom'], 'fine_tune: first trainable block (e.g. block_16)'),
   num('backbone-lr', ['optimizer', 'backboneLr'], 'number', 'learning rate of backbone layers'),

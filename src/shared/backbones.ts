@@ -96,6 +96,12 @@ export const BACKBONES = [
 export type BackboneId = (typeof BACKBONES)[number]['id'];
 export const BACKBONE_IDS = BACKBONES.map((b) => b.id) as [BackboneId, ...BackboneId[]];
 
+/**
+ * What a backbone id looks like: the catalogue's, and any imported with `models:import --onnx`.
+ * Whether one exists is the models bucket's to say.
+ */
+export const BACKBONE_ID_PATTERN = /^[a-z0-9][a-z0-9.-]{1,63}$/;
+
 /** The backbone heads are trained on unless a job names another. */
 export const DEFAULT_EMBEDDER: BackboneId = 'mobilenet-v2-0.35';
 /** The backbone `/v1/classify` uses when no model is named. */

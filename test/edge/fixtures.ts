@@ -1,7 +1,7 @@
 // Helpers for edge tests: Node-generated fixtures over the FIXTURES binding, and R2 seeding.
 import { env } from 'cloudflare:workers';
 import { z } from 'zod';
-import { backboneKeys } from '../../src/shared/backbones.js';
+import { BACKBONES, backboneKeys } from '../../src/shared/backbones.js';
 
 /**
  * A fixture file, read whole. Miniflare's loopback server may close a connection idle for ~5 s
@@ -65,4 +65,16 @@ export async function seedBackbone(id: string): Promise<void> {
   const keys = backboneKeys(id);
   await env.MODELS.put(keys.model, await fixtureBytes(`models/${id}/model.onnx`));
   await env.MODELS.put(keys.manifest, await fixtureBytes(`models/${id}/manifest.json`));
+}
+
+/**
+ * Puts every catalogue backbone's manifest (not its weights) into the test's R2 bucket: what a
+ * deployment that ran models:import has, and all that a job submission reads.
+ */
+export async function seedManifests(): Promise<void> {
+  for (const { id } of BACKBONES)
+    await env.MODELS.put(
+      backboneKeys(id).manifest,
+      await fixtureBytes(`models/${id}/manifest.json`),
+    );
 }

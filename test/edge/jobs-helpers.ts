@@ -5,6 +5,7 @@ import { newId } from '../../src/shared/secrets.js';
 import { createTenant, createWorkerToken } from '../../src/shared/tenants.js';
 import { DatasetManifestSchema, datasetKeys } from '../../src/shared/datasets.js';
 import type { JobView, LeaseGrant } from '../../src/shared/jobs.js';
+import { seedManifests } from './fixtures.js';
 
 export async function tenant(name = 'acme') {
   return createTenant(env.DB, { name, keyName: 'test' });
@@ -103,10 +104,14 @@ export async function lease(
   });
 }
 
-/** Empties every binding and recreates the D1 schema: each test builds its own data. */
+/**
+ * Empties every binding, recreates the D1 schema and puts the catalogue's manifests back (as
+ * models:import leaves them): each test builds its own data.
+ */
 export async function freshState(): Promise<void> {
   await reset();
   await applyD1Migrations(env.DB, env.TEST_MIGRATIONS);
+  await seedManifests();
 }
 
 /** Leases the next job, polling until the queue consumer has registered one. */

@@ -13,7 +13,7 @@ import {
 import { MOBILENET_PREPROCESSING } from '../../src/shared/manifest.js';
 import { preprocess, stackBatch } from '../../src/shared/preprocess.js';
 import { createWorkerSession } from '../../src/gpu-worker/embed.js';
-import { importBackbones } from '../../scripts/models/import.js';
+import { importBackbones, importOnnxFolder } from '../../scripts/models/import.js';
 import { DATASETS_DIR, MODELS_SOURCE, TEST_CACHE, TEST_MODELS } from './paths.js';
 import { cameraPhotos, parityPhotos } from './photos.js';
 import { decodeFile } from '../../src/gpu-worker/decode.js';
@@ -21,8 +21,43 @@ import { writeDatasetFixtures } from './zip-writer.js';
 
 const bytes = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
+/** A user's own backbone, imported as users import theirs: the int8 MobileNetV2 from the ONNX zoo. */
+export const USER_INT8_BACKBONE = 'user-mnv2-int8';
+
+async function importUserBackbone(): Promise<void> {
+  const card = path.join(TEST_CACHE, `${USER_INT8_BACKBONE}.json`);
+  await mkdir(TEST_CACHE, { recursive: true });
+  await writeFile(
+    card,
+    JSON.stringify({
+      id: USER_INT8_BACKBONE,
+      displayName: 'MobileNetV2 int8 (ONNX model zoo)',
+      licence: 'Apache-2.0',
+      origin: 'https://github.com/onnx/models (mobilenetv2-12-int8)',
+      preprocessing: {
+        resize: { shortestEdge: 256 },
+        crop: { width: 224, height: 224 },
+        image_mean: [0.485, 0.456, 0.406],
+        image_std: [0.229, 0.224, 0.225],
+      },
+      outputs: { logits: 'output', labels: 'imagenet' },
+    }),
+  );
+  await importOnnxFolder({
+    path: path.join(
+      MODELS_SOURCE,
+      'mobilenet_v2_1.0_224_torchvision/source/mobilenetv2-12-int8.onnx',
+    ),
+    card,
+    source: MODELS_SOURCE,
+    out: TEST_MODELS,
+    photos: path.join(DATASETS_DIR, 'hymenoptera_data', 'val', 'bees'),
+  });
+}
+
 export default async function setup(): Promise<void> {
   await importBackbones({ source: MODELS_SOURCE, out: TEST_MODELS });
+  await importUserBackbone();
   const dir = path.join(TEST_CACHE, 'parity');
   await mkdir(dir, { recursive: true });
   // Dataset photos, and full-size phone photos that the decoding contract shrinks while decoding.

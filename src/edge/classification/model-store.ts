@@ -1,12 +1,10 @@
 // Backbones from R2: manifests, integrity-checked model bytes, and one session per isolate.
-import { backboneKeys } from '../../shared/backbones.js';
+import { BACKBONE_ID_PATTERN as BACKBONE_ID, backboneKeys } from '../../shared/backbones.js';
 import { sha256Hex } from '../../shared/fingerprint.js';
 import { BackboneManifestSchema, type BackboneManifest } from '../../shared/manifest.js';
 import { withGraphOutputs } from '../../shared/onnx-outputs.js';
 import { ApiError } from '../errors.js';
 import { createEdgeSession, type EdgeSession } from './onnx-backend.js';
-
-const BACKBONE_ID = /^[a-z0-9][a-z0-9.-]{1,63}$/;
 
 export interface LoadedBackbone {
   readonly manifest: BackboneManifest;

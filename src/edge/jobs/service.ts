@@ -80,12 +80,22 @@ async function validateSpec(
     throw new ApiError('invalid_request', issue?.message ?? 'invalid job', field);
   }
   const spec = parsed.data;
+  const manifest = await getBackboneManifest(models, spec.backbone, `${location}.backbone`).catch(
+    (err: unknown) => {
+      if (err instanceof ApiError && err.code === 'not_found')
+        throw new ApiError(
+          'invalid_request',
+          `no backbone "${spec.backbone}"; GET /v1/models lists them`,
+          `${location}.backbone`,
+        );
+      throw err;
+    },
+  );
   if (
     spec.strategy !== 'feature_extraction' ||
     spec.trainableFrom !== null ||
     spec.unfreeze.length > 0
   ) {
-    const manifest = await getBackboneManifest(models, spec.backbone, `${location}.backbone`);
     if (manifest.onnx.quantized && spec.strategy !== 'feature_extraction')
       throw new ApiError(
         'backbone_not_trainable',

@@ -2,20 +2,49 @@
 import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
 import { BackboneManifestSchema, type BackboneManifest } from '../../shared/manifest.js';
 import { getBackboneManifest, listBackboneManifests } from '../classification/model-store.js';
+import { measurementsOf } from '../classification/measured.js';
 import type { AppEnv } from '../env.js';
 import { docProblem as problem } from '../docs/openapi.js';
+
+const nullableNumber = z.number().nullable();
+const MeasuredSchema = z
+  .object({
+    edgeInferenceMs: nullableNumber.openapi({
+      description: 'inference per image in onnxruntime-web inside workerd (batch 1, median), ms',
+    }),
+    nodeInferenceMs: nullableNumber.openapi({
+      description: 'the same in onnxruntime-node (the worker) on one thread, ms',
+    }),
+    referenceAccuracy: z
+      .object({ hymenoptera_data: nullableNumber, flower_photos_subset: nullableNumber })
+      .openapi({
+        description:
+          'validation accuracy of the default job (feature extraction) on the shared datasets',
+      }),
+    measuredOn: z.string().nullable(),
+  })
+  .nullable()
+  .openapi({
+    description:
+      'what our benchmarks measured for a catalogue backbone (null for one imported later)',
+  });
 
 const ModelSummarySchema = BackboneManifestSchema.omit({ id2label: true }).extend({
   numLabels: z
     .number()
     .int()
     .openapi({ description: 'classes of the backbone’s own classifier (0 = embedder only)' }),
+  measured: MeasuredSchema,
 });
 
 /** The public view of a manifest: everything but the full label table (its size is given). */
 function summary(m: BackboneManifest): z.infer<typeof ModelSummarySchema> {
   const { id2label, ...rest } = m;
-  return { ...rest, numLabels: id2label ? Object.keys(id2label).length : 0 };
+  return {
+    ...rest,
+    numLabels: id2label ? Object.keys(id2label).length : 0,
+    measured: measurementsOf(m.id),
+  };
 }
 
 export const modelsRoutes = new OpenAPIHono<AppEnv>()
