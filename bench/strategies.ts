@@ -24,6 +24,8 @@ const { values } = parseArgs({
     backbone: { type: 'string', default: 'mobilenet-v2-0.35' },
     /** Epochs of the full fine-tune (every layer trains: the slow one). */
     'full-epochs': { type: 'string', default: '6' },
+    /** Which strategies to run, comma-separated (full fine-tuning of a big backbone is slow). */
+    strategies: { type: 'string', default: 'feature_extraction,fine_tune,full' },
     threads: { type: 'string', default: '2' },
   },
 });
@@ -53,12 +55,15 @@ async function main(): Promise<void> {
       `${path.basename(values.dataset)}: ${dataset.imageCount.train} training and ${dataset.imageCount.val} validation images, backbone ${values.backbone}`,
     );
     const common = { datasetId: dataset.id, backbone: values.backbone };
+    const wanted = new Set(values.strategies.split(',').map((s) => s.trim()));
     const jobs = [
       { ...common, strategy: 'feature_extraction' },
       // The lesson's discriminative rates: 1e-5 for the pretrained block, the head's own rate.
       { ...common, strategy: 'fine_tune', optimizer: { backboneLr: 1e-5 } },
       { ...common, strategy: 'full', epochs: Number(values['full-epochs']) },
-    ];
+    ].filter((j) => wanted.has(j.strategy));
+    if (jobs.length === 0)
+      throw new Error(`--strategies: none of ${values.strategies} is a strategy`);
     const submitted = await fetch(`${edge.url}/v1/fine-tunes/batch`, {
       method: 'POST',
       headers: { ...headers, 'content-type': 'application/json' },
@@ -148,6 +153,9 @@ async function main(): Promise<void> {
     const args = [
       values.dataset === DEFAULT_DATASET ? '' : `--dataset ${values.dataset}`,
       values.backbone === 'mobilenet-v2-0.35' ? '' : `--backbone ${values.backbone}`,
+      values.strategies === 'feature_extraction,fine_tune,full'
+        ? ''
+        : `--strategies ${values.strategies}`,
       values['full-epochs'] === '6' ? '' : `--full-epochs ${values['full-epochs']}`,
     ].filter(Boolean);
     await recordFigures(

@@ -39,6 +39,36 @@ export async function trialPhotos(dir = DEFAULT_TRIAL_PHOTOS): Promise<RgbImage[
   return Promise.all(names.slice(0, 2).map(async (n) => decodeFile(await readFile(path.join(dir, n)))));
 }
 
+/**
+ * Two smooth synthetic images: the trial run of a catalogue backbone whose weights are pinned
+ * by fingerprint, on a machine without the photo datasets (`npm start` needs only the models).
+ */
+function syntheticPhotos(): RgbImage[] {
+  return [0, 1].map((k) => {
+    const width = 320;
+    const height = 240;
+    const data = new Uint8Array(width * height * 3);
+    for (let y = 0; y < height; y++)
+      for (let x = 0; x < width; x++) {
+        const i = (y * width + x) * 3;
+        data[i] = (x * (k + 1)) % 256;
+        data[i + 1] = (y * (2 - k)) % 256;
+        data[i + 2] = ((x + y) * 3) % 256;
+      }
+    return { width, height, channels: 3 as const, data };
+  });
+}
+
+/** Real photos when there are some, else synthetic ones (catalogue backbones only). */
+async function catalogueTrialPhotos(dir: string | undefined, log: (line: string) => void): Promise<RgbImage[]> {
+  try {
+    return await trialPhotos(dir);
+  } catch (err) {
+    log(`trial run on synthetic images: ${err instanceof Error ? err.message : String(err)}`);
+    return syntheticPhotos();
+  }
+}
+
 const versionOf = (spec: Pick<BackboneSpec, 'format'>) =>
   spec.format === 'onnx' ? ONNX_IMPORTER_VERSION : CONVERTER_VERSION;
 
@@ -226,7 +256,7 @@ export async function importBackbones(opts: {
       log(`${spec.id}: converting from ${source}`);
       const converted =
         spec.format === 'onnx'
-          ? await importCatalogueOnnx(spec, source, () => trialPhotos(opts.photos))
+          ? await importCatalogueOnnx(spec, source, () => catalogueTrialPhotos(opts.photos, log))
           : await convertBackbone(spec, source);
       await mkdir(dir, { recursive: true });
       await writeAtomically(path.join(dir, converted.manifest.onnx.file), converted.onnx);
