@@ -40,6 +40,10 @@ export default defineConfig({
         // Applied to the local D1 by test/edge/setup.ts before each test file.
         bindings: {
           TEST_MIGRATIONS: await readD1Migrations(path.resolve(import.meta.dirname, 'migrations')),
+          // The workerd tests seed the small backbones and classify with them by default (the
+          // deployment knob wrangler.toml sets to mobilenet-v2-1.0; test/edge/backbones.test.ts
+          // runs that one by name).
+          DEFAULT_CLASSIFIER: 'mobilenet-v1-0.25',
           // Short heartbeats, so a test can watch a silent job's stream for a second and see several.
           EVENTS_HEARTBEAT_SECONDS: '0.2',
         },

@@ -51,13 +51,14 @@ const { values } = parseArgs({
   },
 });
 
-/** The results-file prefix of this run: `train.<dataset>[.<backbone>][.<strategy>]`. */
+/** The results-file prefix of this run: `train.<dataset>.<backbone>[.<strategy>][.<label>]`. */
 function figurePrefix(): string {
   const dataset = path
     .basename(path.resolve(values.dataset))
     .toLowerCase()
     .replace(/[^a-z0-9]+/g, '_');
-  const backbone = values.backbone === DEFAULT_EMBEDDER ? '' : `.${values.backbone}`;
+  // Always named: which backbone is the default changes, a measurement's backbone does not.
+  const backbone = `.${values.backbone}`;
   const strategy = values.strategy === 'feature_extraction' ? '' : `.${values.strategy}`;
   const label = values.label ? `.${values.label}` : '';
   return `train.${dataset}${backbone}${strategy}${label}`;

@@ -14,7 +14,29 @@ export class SizedLru<V> {
   private readonly entries = new Map<string, { value: V; size: number }>();
   private total = 0;
 
-  constructor(readonly limit: number) {}
+  /**
+   * @param onEvict called with each entry pushed out by the limit (not for `delete`): where a
+   *   value holds something that must be freed, such as a wasm session.
+   */
+  constructor(
+    private max: number,
+    private readonly onEvict?: (key: string, value: V) => void,
+  ) {}
+
+  get limit(): number {
+    return this.max;
+  }
+
+  /** Changes the bound, evicting the least recently used entries until the total fits. */
+  setLimit(limit: number): void {
+    this.max = limit;
+    this.evict('');
+  }
+
+  /** The value of `key` without making it the most recently used. */
+  peek(key: string): V | undefined {
+    return this.entries.get(key)?.value;
+  }
 
   get(key: string): V | undefined {
     const entry = this.entries.get(key);
@@ -59,8 +81,11 @@ export class SizedLru<V> {
   /** Evicts the oldest entries (never `keep`) until the total fits the limit. */
   private evict(keep: string): void {
     for (const [key] of this.entries) {
-      if (this.total <= this.limit) return;
-      if (key !== keep) this.delete(key);
+      if (this.total <= this.max) return;
+      if (key === keep) continue;
+      const { value } = this.entries.get(key)!;
+      this.delete(key);
+      this.onEvict?.(key, value);
     }
   }
 }

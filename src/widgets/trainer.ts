@@ -38,7 +38,7 @@ export function parseEpochs(value: string | null): number {
  *
  * Attributes: `api-key` (without it, the reader pastes a key into a password field; it stays
  * in memory only — this is how the iframe embed, which takes no key in its URL, is used),
- * `backbone` (sent with the job when set; the API's default is mobilenet-v2-0.35), `epochs`
+ * `backbone` (sent with the job when set; the API's default is mobilenet-v2-1.0), `epochs`
  * (1–500, default 15), `strategy` (`feature_extraction`, the default; `fine_tune` also trains
  * the backbone's last block; `full` trains every layer and is much slower), `api` (API base;
  * default: the script's origin).

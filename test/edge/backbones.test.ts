@@ -62,9 +62,10 @@ describe('GET /v1/models: what was measured, for choosing', () => {
       },
     });
     expect(figure('train.hymenoptera_data.mobilenet-v2-1.0.val_acc')).not.toBeNull();
-    // The default embedder's figures are the default job's.
     expect(models.find((m) => m.id === 'mobilenet-v2-0.35')!.measured).toMatchObject({
-      referenceAccuracy: { hymenoptera_data: figure('train.hymenoptera_data.val_acc') },
+      referenceAccuracy: {
+        hymenoptera_data: figure('train.hymenoptera_data.mobilenet-v2-0.35.val_acc'),
+      },
     });
     expect(models.find((m) => m.id === 'user-mnv2-int8')!.measured).toBeNull();
   });

@@ -306,7 +306,7 @@ describe('validation', () => {
     const datasetId = await dataset(tenantId);
     const lesson = {
       datasetId,
-      backbone: 'mobilenet-v2-0.35',
+      backbone: 'mobilenet-v2-1.0',
       strategy: 'feature_extraction',
       head: { type: 'linear', dropout: 0.5, hiddenUnits: 256 },
       epochs: 20,

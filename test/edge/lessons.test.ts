@@ -73,7 +73,7 @@ describe('GET /v1/lessons/{id}', () => {
     const body = await (await get(`/v1/lessons/${ID}`)).json<{ html: string }>();
     expect(body.html).not.toContain('{{figure:');
     const results = ResultsSchema.parse(benchResults);
-    const accuracy = results.figures['train.hymenoptera_data.val_acc']!;
+    const accuracy = results.figures['train.hymenoptera_data.mobilenet-v2-0.35.val_acc']!;
     // The figure's own words, command and date in its title; the value as the text.
     expect(body.html).toContain(
       `<span class="figure" title="${accuracy.label}: ${accuracy.command}, ${accuracy.date}">${accuracy.display}</span>`,

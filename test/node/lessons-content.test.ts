@@ -139,14 +139,17 @@ describe('cv-transfer-learning: topics', () => {
     ['StepLR(7, 0.1)', /StepLR\(optimizer, step_size=7, gamma=0\.1\)/],
     ['the best-epoch copy', /copy\.deepcopy\(net\.state_dict\(\)\)/],
     ['model families', /ResNet[\s\S]*EfficientNet[\s\S]*MobileNet[\s\S]*ViT/],
-    ['our backbones', /mobilenet-v2-0\.35[\s\S]*mobilenet-v1-0\.25/],
+    [
+      'our backbones',
+      /mobilenet-v2-1\.0[\s\S]*mobilenet-v1-0\.75[\s\S]*mobilenet-v2-0\.35[\s\S]*mobilenet-v1-0\.25/,
+    ],
     [
       'our measured inference',
       /\{\{figure:backbone\.mobilenet-v2-0\.35\.node_ms\}\}[\s\S]*\{\{figure:backbone\.mobilenet-v2-0\.35\.workerd_ms\}\}/,
     ],
     [
       'our measured heads',
-      /\{\{figure:train\.hymenoptera_data\.val_acc\}\}[\s\S]*\{\{figure:train\.flower_photos_subset\.val_acc\}\}/,
+      /\{\{figure:train\.hymenoptera_data\.mobilenet-v2-1\.0\.val_acc\}\}[\s\S]*\{\{figure:train\.flower_photos_subset\.mobilenet-v2-1\.0\.val_acc\}\}/,
     ],
     ['ImageNet labels', /1,000 (ImageNet )?(classes|labels)/],
     ['the headstart preset', /`headstart` preset/],

@@ -36,4 +36,21 @@ describe('SizedLru', () => {
     expect(lru.size).toBe(70);
     expect(lru.get('a')).toBe('y');
   });
+
+  it('tells onEvict what the limit pushed out (not what was deleted), and peeks without reordering', () => {
+    const evicted: string[] = [];
+    const lru = new SizedLru<string>(100, (key, value) => evicted.push(`${key}=${value}`));
+    lru.set('a', 'x', 40);
+    lru.set('b', 'y', 40);
+    expect(lru.peek('a')).toBe('x');
+    lru.set('c', 'z', 40); // 'a' is still the least recently used: peek did not touch it
+    expect(evicted).toEqual(['a=x']);
+    lru.delete('b');
+    expect(evicted).toEqual(['a=x']);
+    lru.set('d', 'w', 50);
+    lru.setLimit(60);
+    expect(evicted).toEqual(['a=x', 'c=z']);
+    expect(lru.keys()).toEqual(['d']);
+    expect(lru.limit).toBe(60);
+  });
 });

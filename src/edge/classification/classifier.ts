@@ -11,7 +11,7 @@ import { DecodeError, decodeTarget, planDecode, type DecodePlan } from '../../sh
 import { sniffImage, type ImageHeader } from '../../shared/image-header.js';
 import { decodeUpload } from './decoder.js';
 import { loadHeadSession, type LoadedHead } from './head-store.js';
-import { loadBackboneSession, type LoadedBackbone } from './model-store.js';
+import { acquireBackbone, type LoadedBackbone } from './model-store.js';
 
 /** Checks an upload before any decoding: format, declared size, completeness. */
 export function inspectImage(bytes: Uint8Array, field: string): ImageHeader {
@@ -63,6 +63,8 @@ interface PreparedTarget {
 export interface PreparedModels {
   readonly passes: readonly Pass[];
   readonly targets: readonly PreparedTarget[];
+  /** Gives the backbone sessions back to the isolate's cache: call once the request is done. */
+  readonly release: () => void;
 }
 
 export interface ModelDeps {
@@ -90,13 +92,18 @@ export async function prepareModels(
   targets: readonly ModelTarget[],
   modelField: string,
 ): Promise<PreparedModels> {
-  const loaded = await Promise.all(
+  const leases: (() => void)[] = [];
+  const release = () => leases.splice(0).forEach((r) => r());
+  const hold = async (id: string, field?: string) => {
+    const acquiring = acquireBackbone(deps.bucket, id, deps.keepAlive);
+    const lease = await (field === undefined ? acquiring : naming(acquiring, field));
+    leases.push(lease.release);
+    return lease.backbone;
+  };
+  const settled = await Promise.allSettled(
     targets.map(async (target) => {
       if (target.kind === 'backbone') {
-        const backbone = await naming(
-          loadBackboneSession(deps.bucket, target.backboneId, deps.keepAlive),
-          modelField,
-        );
+        const backbone = await hold(target.backboneId, modelField);
         const { manifest } = backbone;
         if (!manifest.id2label || !manifest.onnx.outputs.probabilities) {
           throw new ApiError(
@@ -117,11 +124,7 @@ export async function prepareModels(
         };
       }
       const head = await loadHeadSession(deps.bucket, target.headId, deps.keepAlive);
-      const backbone = await loadBackboneSession(
-        deps.bucket,
-        head.manifest.backbone.id,
-        deps.keepAlive,
-      );
+      const backbone = await hold(head.manifest.backbone.id);
       return {
         target,
         backbone,
@@ -132,6 +135,13 @@ export async function prepareModels(
       };
     }),
   );
+  // Every load has settled before a failure is thrown, so no session is left held.
+  const failed = settled.find((r) => r.status === 'rejected');
+  if (failed) {
+    release();
+    throw failed.reason;
+  }
+  const loaded = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   const passes: Pass[] = [];
   const passOf = new Map<string, number>();
   const prepared = loaded.map(({ target, backbone, head, labels, preprocessing, output }) => {
@@ -144,7 +154,7 @@ export async function prepareModels(
     passes[pass]!.outputs.add(output);
     return { target, pass, labels, ...(head ? { head } : {}) };
   });
-  return { passes, targets: prepared };
+  return { passes, targets: prepared, release };
 }
 
 export interface ModelPredictions {

@@ -1,7 +1,7 @@
 // What our benchmarks measured for each catalogue backbone (bench/results.json, bundled): the
 // numbers GET /v1/models shows so a caller can choose a backbone by latency and accuracy.
 import benchResults from '../../../bench/results.json';
-import { BACKBONES, DEFAULT_EMBEDDER } from '../../shared/backbones.js';
+import { BACKBONES } from '../../shared/backbones.js';
 import { ResultsSchema, type Results } from '../../shared/figures.js';
 
 /** The shared datasets the reference accuracies are measured on. */
@@ -38,8 +38,7 @@ export function measurementsOf(id: string): BackboneMeasurements | null {
     dates.push(figure.date);
     return figure.value;
   };
-  const train = (dataset: string) =>
-    value(`train.${dataset}${id === DEFAULT_EMBEDDER ? '' : `.${id}`}.val_acc`);
+  const train = (dataset: string) => value(`train.${dataset}.${id}.val_acc`);
   const measured = {
     edgeInferenceMs: value(`backbone.${id}.workerd_ms`),
     nodeInferenceMs: value(`backbone.${id}.node_ms`),

@@ -3,6 +3,7 @@ import { BACKBONE_ID_PATTERN as BACKBONE_ID, backboneKeys } from '../../shared/b
 import { sha256Hex } from '../../shared/fingerprint.js';
 import { BackboneManifestSchema, type BackboneManifest } from '../../shared/manifest.js';
 import { withGraphOutputs } from '../../shared/onnx-outputs.js';
+import { SizedLru } from '../../shared/lru.js';
 import { ApiError } from '../errors.js';
 import { createEdgeSession, type EdgeSession } from './onnx-backend.js';
 
@@ -55,7 +56,38 @@ export async function listBackboneManifests(bucket: R2Bucket): Promise<BackboneM
     .sort((a, b) => a.id.localeCompare(b.id));
 }
 
-const sessions = new Map<string, Promise<LoadedBackbone>>();
+/**
+ * Model bytes of backbone sessions one isolate keeps loaded. A session takes about 2.3 times its
+ * model in wasm memory: the catalogue's four backbones (27.8 MB of models) peak at 65.9 MiB
+ * (`npm run bench:edge`). The bound holds all four, because wasm memory never shrinks and an
+ * evicted backbone that comes back raises the high-water mark (a 20 MiB bound that made the
+ * default backbone reload measured 82.3 MiB); beyond them (imported backbones), the least
+ * recently used go. One backbone larger than the bound is still served, alone.
+ */
+export const BACKBONE_CACHE_BYTES = 32 * 1024 * 1024;
+
+interface CacheEntry {
+  readonly load: Promise<LoadedBackbone>;
+  /** Requests holding the session now: an evicted session is released when this reaches 0. */
+  users: number;
+  retired: boolean;
+}
+
+/**
+ * wasm memory never shrinks, so what bounds the isolate is the most ever loaded at once: an
+ * evicted session is released as soon as no request is using it, and its memory is reused by
+ * the next load.
+ */
+function retire(entry: CacheEntry): void {
+  entry.retired = true;
+  if (entry.users === 0)
+    void entry.load.then(
+      (b) => b.session.release(),
+      () => undefined,
+    );
+}
+
+const sessions = new SizedLru<CacheEntry>(BACKBONE_CACHE_BYTES, (_, entry) => retire(entry));
 
 async function loadBackbone(bucket: R2Bucket, id: string): Promise<LoadedBackbone> {
   const manifest = await getBackboneManifest(bucket, id);
@@ -90,37 +122,60 @@ async function loadBackbone(bucket: R2Bucket, id: string): Promise<LoadedBackbon
 /** How long a request waits for a model load before answering 503 (the load is then forgotten). */
 export const MODEL_LOAD_TIMEOUT_MS = 20_000;
 
+/** A backbone held for one request: call `release` when the request is done with it. */
+export interface BackboneLease {
+  readonly backbone: LoadedBackbone;
+  readonly release: () => void;
+}
+
 /**
- * The backbone's session, created once per isolate; concurrent first requests share one load,
- * and a failed or stuck load is forgotten so the next request tries again.
+ * Holds backbone `id`'s session for a request: created once per isolate and kept in an LRU
+ * bounded by model bytes (BACKBONE_CACHE_BYTES); concurrent first requests share one load, and a
+ * failed or stuck load is forgotten so the next request tries again. A session evicted while
+ * requests hold it is released after the last of them calls `release`.
  *
  * `keepAlive` (the request's `waitUntil`) keeps a new load running after the request that
  * started it has answered — otherwise workerd would cancel its I/O and every request sharing
  * the load would wait forever.
  *
  * @example
- * const { manifest, session } = await loadBackboneSession(env.MODELS, 'mobilenet-v2-0.35', ctx.waitUntil.bind(ctx));
+ * const { backbone, release } = await acquireBackbone(env.MODELS, 'mobilenet-v2-1.0', ctx.waitUntil.bind(ctx));
+ * try { await backbone.session.run(feeds); } finally { release(); }
  */
-export async function loadBackboneSession(
+export async function acquireBackbone(
   bucket: R2Bucket,
   id: string,
   keepAlive?: (promise: Promise<unknown>) => void,
-): Promise<LoadedBackbone> {
-  let pending = sessions.get(id);
-  if (!pending) {
-    const load = loadBackbone(bucket, id);
-    pending = load;
-    sessions.set(id, load);
-    load.catch(() => {
-      if (sessions.get(id) === load) sessions.delete(id);
-    });
-    keepAlive?.(load.catch(() => undefined));
+): Promise<BackboneLease> {
+  let entry = sessions.get(id);
+  if (!entry) {
+    const created: CacheEntry = { load: loadBackbone(bucket, id), users: 0, retired: false };
+    entry = created;
+    sessions.set(id, created, 0);
+    created.load.then(
+      (b) => sessions.resize(id, b.manifest.onnx.bytes),
+      () => {
+        if (sessions.peek(id) === created) sessions.delete(id);
+      },
+    );
+    keepAlive?.(created.load.catch(() => undefined));
   }
-  const shared = pending;
+  const held = entry;
+  held.users++;
+  let released = false;
+  const release = () => {
+    if (released) return;
+    released = true;
+    held.users--;
+    if (held.retired) retire(held);
+  };
   let timer: ReturnType<typeof setTimeout> | null = null;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
-      if (sessions.get(id) === shared) sessions.delete(id);
+      if (sessions.peek(id) === held) {
+        sessions.delete(id);
+        held.retired = true;
+      }
       reject(
         new ApiError(
           'model_unavailable',
@@ -130,13 +185,43 @@ export async function loadBackboneSession(
     }, MODEL_LOAD_TIMEOUT_MS);
   });
   try {
-    return await Promise.race([shared, timeout]);
+    return { backbone: await Promise.race([held.load, timeout]), release };
+  } catch (err) {
+    release();
+    throw err;
   } finally {
     clearTimeout(timer);
   }
 }
 
+/**
+ * The backbone's session for a caller that holds it only briefly (tests, diagnostics): acquired
+ * and released at once, so an eviction may release it later.
+ */
+export async function loadBackboneSession(
+  bucket: R2Bucket,
+  id: string,
+  keepAlive?: (promise: Promise<unknown>) => void,
+): Promise<LoadedBackbone> {
+  const { backbone, release } = await acquireBackbone(bucket, id, keepAlive);
+  release();
+  return backbone;
+}
+
 /** Forgets the cached session of `id`, so the next request loads it from R2 again. */
 export function evictBackboneSession(id: string): void {
+  const entry = sessions.peek(id);
+  if (!entry) return;
   sessions.delete(id);
+  retire(entry);
+}
+
+/** The backbones loaded now, least recently used first, and their model bytes (diagnostics, tests). */
+export function backboneCacheStats(): { backbones: string[]; bytes: number; limitBytes: number } {
+  return { backbones: sessions.keys(), bytes: sessions.size, limitBytes: sessions.limit };
+}
+
+/** Sets this isolate's bound (tests; BACKBONE_CACHE_BYTES otherwise), evicting what no longer fits. */
+export function setBackboneCacheLimit(bytes: number): void {
+  sessions.setLimit(bytes);
 }

@@ -22,6 +22,8 @@ export interface EdgeSession {
     >,
     outputNames?: readonly string[],
   ): Promise<Record<string, OutputTensor>>;
+  /** Frees the session's wasm memory (for reuse by later sessions); it cannot run afterwards. */
+  release(): Promise<void>;
 }
 
 let runtimeReady: Promise<void> | undefined;
@@ -85,6 +87,7 @@ export async function createEdgeSession(model: ArrayBuffer | Uint8Array): Promis
   return {
     inputNames: session.inputNames,
     outputNames: session.outputNames,
+    release: () => session.release(),
     async run(inputs, outputNames) {
       const feeds: Record<string, ort.Tensor> = {};
       for (const [name, t] of Object.entries(inputs))

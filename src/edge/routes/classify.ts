@@ -71,7 +71,7 @@ async function modelsOf(
   c: Context<AppEnv>,
   refs: readonly string[] | undefined,
   field: string,
-): Promise<{ load: () => Promise<PreparedModels>; single: boolean }> {
+): Promise<{ load: () => Promise<PreparedModels>; single: boolean; release: () => void }> {
   const tenantId = await optionalTenant(c);
   const names = refs ?? [c.env.DEFAULT_CLASSIFIER ?? DEFAULT_CLASSIFIER];
   const targets = await resolveModels(c.env, names, tenantId, field);
@@ -83,6 +83,12 @@ async function modelsOf(
   return {
     load: () => (loading ??= prepareModels(deps, targets, field)),
     single: names.length === 1,
+    // The request is done with the backbone sessions (a failed load has released them itself).
+    release: () =>
+      void loading?.then(
+        (p) => p.release(),
+        () => undefined,
+      ),
   };
 }
 
@@ -97,13 +103,17 @@ classifyRoutes.post('/', async (c) => {
     { ...query, ...params },
     field === 'body' ? 'query' : 'form',
   );
-  const { load, single } = await modelsOf(c, parsed.model, `${location}.model`);
-  const { results, ...rest } = await classifyImage(bytes, {
-    load,
-    topK: parsed.topK,
-    imageField: field,
-  });
-  return c.json(single ? { ...results[0]!, ...rest } : { results, ...rest }, 200);
+  const { load, single, release } = await modelsOf(c, parsed.model, `${location}.model`);
+  try {
+    const { results, ...rest } = await classifyImage(bytes, {
+      load,
+      topK: parsed.topK,
+      imageField: field,
+    });
+    return c.json(single ? { ...results[0]!, ...rest } : { results, ...rest }, 200);
+  } finally {
+    release();
+  }
 });
 
 classifyRoutes.post('/batch', async (c) => {
@@ -139,35 +149,43 @@ classifyRoutes.post('/batch', async (c) => {
     if (typeof value === 'string') fields[name] = value;
   }
   const parsed = parseInput(ClassifyParamsSchema, { ...fields, ...c.req.query() }, 'form');
-  const { load } = await modelsOf(c, parsed.model, 'form.model');
+  const { load, release } = await modelsOf(c, parsed.model, 'form.model');
   const started = performance.now();
   const results: BatchClassifyResponse['results'] = [];
-  for (const [index, file] of files.entries()) {
-    const filename = file.name || null;
-    try {
-      const bytes = new Uint8Array(await file.arrayBuffer());
-      if (bytes.byteLength > CLASSIFY_LIMITS.maxBodyBytes)
-        throw new ApiError(
-          'body_too_large',
-          `the image is ${bytes.byteLength} bytes; the limit is ${CLASSIFY_LIMITS.maxBodyBytes}`,
-          `form.images[${index}]`,
-        );
-      const answer = await classifyImage(bytes, {
-        load,
-        topK: parsed.topK,
-        imageField: `form.images[${index}]`,
-      });
-      results.push({ index, filename, status: 200, ...answer });
-    } catch (err) {
-      // Bad images fail alone; a model that cannot load fails the request.
-      if (!(err instanceof ApiError) || IMAGE_ERRORS.has(err.code) === false) throw err;
-      results.push({
-        index,
-        filename,
-        status: err.status,
-        error: { code: err.code, detail: err.message, ...(err.field ? { field: err.field } : {}) },
-      });
+  try {
+    for (const [index, file] of files.entries()) {
+      const filename = file.name || null;
+      try {
+        const bytes = new Uint8Array(await file.arrayBuffer());
+        if (bytes.byteLength > CLASSIFY_LIMITS.maxBodyBytes)
+          throw new ApiError(
+            'body_too_large',
+            `the image is ${bytes.byteLength} bytes; the limit is ${CLASSIFY_LIMITS.maxBodyBytes}`,
+            `form.images[${index}]`,
+          );
+        const answer = await classifyImage(bytes, {
+          load,
+          topK: parsed.topK,
+          imageField: `form.images[${index}]`,
+        });
+        results.push({ index, filename, status: 200, ...answer });
+      } catch (err) {
+        // Bad images fail alone; a model that cannot load fails the request.
+        if (!(err instanceof ApiError) || IMAGE_ERRORS.has(err.code) === false) throw err;
+        results.push({
+          index,
+          filename,
+          status: err.status,
+          error: {
+            code: err.code,
+            detail: err.message,
+            ...(err.field ? { field: err.field } : {}),
+          },
+        });
+      }
     }
+  } finally {
+    release();
   }
   const succeeded = results.filter((r) => r.status === 200).length;
   return c.json(
