@@ -49,34 +49,36 @@ export const PreprocessingSchema = z
   );
 export type Preprocessing = z.infer<typeof PreprocessingSchema>;
 
-/** torchvision's ImageNet contract: shorter side to 256, centre 224 crop, ImageNet mean and std. */
-export const TORCHVISION_PREPROCESSING: Preprocessing = {
+/** Shorter side to 256, centre 224 × 224 crop, x / 255, then (x − mean) / std per channel. */
+const centreCrop224 = (
+  mean: Preprocessing['image_mean'],
+  std: Preprocessing['image_std'],
+): Preprocessing => ({
   resize: { mode: 'shortest-edge', shortestEdge: 256, filter: 'triangle-antialias' },
   crop: { width: 224, height: 224 },
   rescaleFactor: 1 / 255,
-  image_mean: [0.485, 0.456, 0.406],
-  image_std: [0.229, 0.224, 0.225],
+  image_mean: mean,
+  image_std: std,
   channelOrder: 'RGB',
   layout: 'NCHW',
   dtype: 'float32',
   alpha: 'composite-over-white',
-};
+});
 
 /**
- * The contract of both shared backbones: shorter side to 256, centre 224 crop, values scaled to
- * [-1, 1] (x / 255 − 0.5) / 0.5 — the same as MobileNet's x / 127.5 − 1.
+ * The TF.js MobileNets' contract: values scaled to [-1, 1], (x / 255 − 0.5) / 0.5 — the same as
+ * MobileNet's x / 127.5 − 1.
  */
-export const MOBILENET_PREPROCESSING: Preprocessing = {
-  resize: { mode: 'shortest-edge', shortestEdge: 256, filter: 'triangle-antialias' },
-  crop: { width: 224, height: 224 },
-  rescaleFactor: 1 / 255,
-  image_mean: [0.5, 0.5, 0.5],
-  image_std: [0.5, 0.5, 0.5],
-  channelOrder: 'RGB',
-  layout: 'NCHW',
-  dtype: 'float32',
-  alpha: 'composite-over-white',
-};
+export const MOBILENET_PREPROCESSING: Preprocessing = centreCrop224(
+  [0.5, 0.5, 0.5],
+  [0.5, 0.5, 0.5],
+);
+
+/** torchvision's ImageNet contract: the ImageNet mean and standard deviation. */
+export const TORCHVISION_PREPROCESSING: Preprocessing = centreCrop224(
+  [0.485, 0.456, 0.406],
+  [0.229, 0.224, 0.225],
+);
 
 const TensorInfoSchema = z.object({
   name: z.string().min(1),
