@@ -25,7 +25,7 @@ export function sourcePath(base: string, relative: string): string {
 }
 
 /** The catalogue's pinned class names for `spec`, index → label. */
-export async function loadLabels(spec: BackboneSpec, source: string): Promise<Record<string, string> | undefined> {
+export async function loadLabels(spec: Pick<BackboneSpec, 'id' | 'labels'>, source: string): Promise<Record<string, string> | undefined> {
   if (!spec.labels) return undefined;
   const bytes = await readSource(source, spec.labels.file);
   const digest = await sha256Hex(bytes);

@@ -3,7 +3,7 @@ import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { decodeFile } from '../../src/gpu-worker/decode.js';
 import { parseBackboneCard } from '../../src/shared/backbone-card.js';
-import { BACKBONES, backboneKeys, type BackboneSpec } from '../../src/shared/backbones.js';
+import { BACKBONES, IMAGENET_LABELS, backboneKeys, type BackboneSpec } from '../../src/shared/backbones.js';
 import { sha256Hex } from '../../src/shared/fingerprint.js';
 import type { RgbImage } from '../../src/shared/image.js';
 import { parseBackboneManifest, type BackboneManifest } from '../../src/shared/manifest.js';
@@ -134,8 +134,8 @@ export async function importOnnxFolder(opts: {
     throw new Error(`card.id: "${card.id}" is a catalogue backbone; choose another id`);
   let labels: string[] | undefined;
   if (card.outputs.labels === 'imagenet') {
-    const imagenet = BACKBONES.find((b) => b.id === 'mobilenet-v1-0.25')!;
-    labels = Object.values((await loadLabels(imagenet, opts.source ?? DEFAULT_SOURCE))!);
+    const names = await loadLabels({ id: card.id, labels: IMAGENET_LABELS }, opts.source ?? DEFAULT_SOURCE);
+    labels = Object.values(names!);
   } else labels = card.outputs.labels;
   let bytes: Uint8Array;
   try {

@@ -28,6 +28,12 @@ export interface BackboneSpec {
   readonly summary: string;
 }
 
+/** The 1000 ImageNet class names in the models mirror, pinned by sha256. */
+export const IMAGENET_LABELS = {
+  file: 'imagenet_classes.json',
+  sha256: 'cdda836b4f13adb4c149f356734e472c419d2187ba14d9c208d64096ffdf8aba',
+} as const;
+
 export const BACKBONES = [
   {
     id: 'mobilenet-v2-0.35',
@@ -51,10 +57,7 @@ export const BACKBONES = [
     licence: 'Apache-2.0',
     fingerprint: 'e17159038503413ed2dbb5e53f15c402c6db8cf5bae3323d0113fbb95a9048e0',
     preprocessing: MOBILENET_PREPROCESSING,
-    labels: {
-      file: 'imagenet_classes.json',
-      sha256: 'cdda836b4f13adb4c149f356734e472c419d2187ba14d9c208d64096ffdf8aba',
-    },
+    labels: IMAGENET_LABELS,
     summary: 'Small and fast: 256-d features plus the 1000-class ImageNet classifier.',
   },
   {
@@ -66,10 +69,7 @@ export const BACKBONES = [
     licence: 'Apache-2.0',
     fingerprint: '4795e859075667fd3c496e1ec15ab565831d1e8f5d868f17afd73301a8712ac4',
     preprocessing: MOBILENET_PREPROCESSING,
-    labels: {
-      file: 'imagenet_classes.json',
-      sha256: 'cdda836b4f13adb4c149f356734e472c419d2187ba14d9c208d64096ffdf8aba',
-    },
+    labels: IMAGENET_LABELS,
     summary: 'MobileNet v1 at width 0.75: 768-d features plus the 1000-class ImageNet classifier.',
   },
   {
@@ -84,10 +84,7 @@ export const BACKBONES = [
     fingerprint: '5df155e58e34ca5a02b571d19b86225381c20de8f67a609fe3ea20bfd41e20c9',
     preprocessing: TORCHVISION_PREPROCESSING,
     logits: 'logits',
-    labels: {
-      file: 'imagenet_classes.json',
-      sha256: 'cdda836b4f13adb4c149f356734e472c419d2187ba14d9c208d64096ffdf8aba',
-    },
+    labels: IMAGENET_LABELS,
     summary:
       'Default embedder and classifier: the strongest catalogue backbone, 1280-d features from 3.5M parameters, plus the ImageNet classifier.',
   },

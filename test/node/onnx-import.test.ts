@@ -204,6 +204,15 @@ const tinyCard = (extra: Partial<BackboneCardInput> = {}) =>
     ...extra,
   });
 const labels5 = ['a', 'b', 'c', 'd', 'e'];
+/** A node named "odd" after the classifier, with an operator of our choosing. */
+const oddNode = (opType: string, domain?: string) =>
+  onnx.NodeProto.create({
+    name: 'odd',
+    opType,
+    ...(domain ? { domain } : {}),
+    input: ['scores'],
+    output: ['odd'],
+  });
 
 describe('importing a small generic backbone', () => {
   it('finds the embedding before the classifier, makes a fixed batch of 1 dynamic, and cuts blocks by the graph', async () => {
@@ -274,15 +283,7 @@ describe('importing a small generic backbone', () => {
       'an operator from another domain',
       () =>
         importOnnxBackbone({
-          bytes: tinyModel({
-            extraNode: onnx.NodeProto.create({
-              name: 'odd',
-              opType: 'Frobnicate',
-              domain: 'com.example',
-              input: ['scores'],
-              output: ['odd'],
-            }),
-          }),
+          bytes: tinyModel({ extraNode: oddNode('Frobnicate', 'com.example') }),
           card: tinyCard(),
           photos,
         }),
@@ -296,14 +297,7 @@ describe('importing a small generic backbone', () => {
       'an operator onnxruntime-web does not have',
       () =>
         importOnnxBackbone({
-          bytes: tinyModel({
-            extraNode: onnx.NodeProto.create({
-              name: 'odd',
-              opType: 'NoSuchOp',
-              input: ['scores'],
-              output: ['odd'],
-            }),
-          }),
+          bytes: tinyModel({ extraNode: oddNode('NoSuchOp') }),
           card: tinyCard(),
           photos,
         }),

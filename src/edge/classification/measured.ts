@@ -1,8 +1,7 @@
 // What our benchmarks measured for each catalogue backbone (bench/results.json, bundled): the
 // numbers GET /v1/models shows so a caller can choose a backbone by latency and accuracy.
-import benchResults from '../../../bench/results.json';
 import { BACKBONES } from '../../shared/backbones.js';
-import { ResultsSchema, type Results } from '../../shared/figures.js';
+import { benchResults } from '../lessons/catalog.js';
 
 /** The shared datasets the reference accuracies are measured on. */
 export const REFERENCE_DATASETS = ['hymenoptera_data', 'flower_photos_subset'] as const;
@@ -18,8 +17,6 @@ export interface BackboneMeasurements {
   readonly measuredOn: string | null;
 }
 
-let results: Results | undefined;
-
 /**
  * The benchmark figures of a catalogue backbone, or null for one imported later (nobody has
  * measured it here).
@@ -29,8 +26,7 @@ let results: Results | undefined;
  */
 export function measurementsOf(id: string): BackboneMeasurements | null {
   if (!BACKBONES.some((b) => b.id === id)) return null;
-  results ??= ResultsSchema.parse(benchResults);
-  const { figures } = results;
+  const { figures } = benchResults();
   const dates: string[] = [];
   const value = (key: string): number | null => {
     const figure = figures[key];

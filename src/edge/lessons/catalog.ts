@@ -1,8 +1,8 @@
 // The lessons this edge serves: markdown files from lessons/, bundled as text, parsed and rendered
 // once per isolate. Adding a lesson = adding its file here (a test checks none is forgotten).
 import transferLearning from '../../../lessons/cv-transfer-learning.md';
-import benchResults from '../../../bench/results.json';
-import { ResultsSchema, renderFigures } from '../../shared/figures.js';
+import resultsFile from '../../../bench/results.json';
+import { ResultsSchema, renderFigures, type Results } from '../../shared/figures.js';
 import {
   parseLesson,
   publicQuiz,
@@ -26,12 +26,18 @@ export interface Lesson {
 }
 
 let catalog: Map<string, Lesson> | undefined;
+let results: Results | undefined;
+
+/** The measured figures (bench/results.json, bundled), parsed once per isolate. */
+export function benchResults(): Results {
+  return (results ??= ResultsSchema.parse(resultsFile));
+}
 
 /** All lessons by id, sorted by section then order. */
 export function lessons(): Map<string, Lesson> {
   if (!catalog) {
     // Measured figures are quoted from the benchmarks' results file, never typed into a lesson.
-    const results = ResultsSchema.parse(benchResults);
+    const results = benchResults();
     const parsed = Object.values(LESSON_SOURCES).map((source) => {
       const { frontmatter, body: withPlaceholders, quiz } = parseLesson(source);
       const body = renderFigures(withPlaceholders, results);
