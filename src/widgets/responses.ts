@@ -137,3 +137,37 @@ export function parseBackbone(body: unknown): BackboneSummary {
     ),
   };
 }
+
+/** One backbone of GET /v1/models, with what our benchmarks measured of it (null: not measured). */
+export interface CatalogueEntry {
+  readonly id: string;
+  readonly displayName: string;
+  readonly parameters: number;
+  readonly embeddingDim: number;
+  /** onnxruntime-web inside workerd, per image, ms. */
+  readonly edgeMs: number | null;
+  /** Validation accuracy of the default job on the two shared datasets. */
+  readonly hymenoptera: number | null;
+  readonly flowers: number | null;
+}
+
+/** GET /v1/models → the catalogue as the strategies widget compares it. */
+export function parseCatalogue(body: unknown): readonly CatalogueEntry[] {
+  return list(record(body, 'catalogue').models, 'models', (m, at) => {
+    const model = record(m, at);
+    const measured = nullable(model.measured, `${at}.measured`, record);
+    const accuracy = measured
+      ? nullable(measured.referenceAccuracy, `${at}.measured.referenceAccuracy`, record)
+      : null;
+    const orNull = (value: unknown, where: string) => nullable(value, where, num);
+    return {
+      id: str(model.id, `${at}.id`),
+      displayName: str(model.displayName, `${at}.displayName`),
+      parameters: num(model.parameters, `${at}.parameters`),
+      embeddingDim: num(model.embeddingDim, `${at}.embeddingDim`),
+      edgeMs: orNull(measured?.edgeInferenceMs, `${at}.measured.edgeInferenceMs`),
+      hymenoptera: orNull(accuracy?.hymenoptera_data, `${at}.measured.referenceAccuracy`),
+      flowers: orNull(accuracy?.flower_photos_subset, `${at}.measured.referenceAccuracy`),
+    };
+  });
+}

@@ -107,6 +107,15 @@ td.diagonal { font-weight: 700; outline: 2px solid var(--_accent); outline-offse
 .blocks text { fill: var(--_muted); font-size: 10px; }
 .slider { display: flex; gap: 0.75rem; align-items: center; flex-wrap: wrap; }
 .slider input { flex: 1 1 12rem; }
+.tradeoff { display: block; width: 100%; max-width: 34rem; height: auto; }
+.tradeoff .axis { stroke: var(--_muted); }
+.tradeoff text { fill: var(--_muted); font-size: 10px; }
+.tradeoff text.name { fill: var(--_fg); paint-order: stroke; stroke: var(--_bg); stroke-width: 3px; }
+.tradeoff .pair { stroke: var(--_muted); stroke-dasharray: 2 2; }
+.tradeoff .hym { fill: var(--_accent); }
+.tradeoff .flo { fill: var(--_bg); stroke: var(--_fg); stroke-width: 1.5; }
+.tradeoff .current text.name { font-weight: 700; }
+tr[aria-current] th { outline: 2px solid var(--_accent); outline-offset: -3px; }
 .key { display: block; margin: 0 0 1rem; }
 .key input { display: block; width: 100%; max-width: 26rem; margin-top: .25rem; }
 @media (prefers-reduced-motion: no-preference) { .fill { transition: width 0.3s ease-out; } }

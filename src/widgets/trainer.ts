@@ -3,9 +3,10 @@
 import { TrainingCharts } from './charts.js';
 import { ClassPicker } from './class-picker.js';
 import { ClassifyPanel } from './classify-panel.js';
-import { apiBase, errorMessage, isAbort } from './client.js';
+import { apiBase, errorMessage, isAbort, requestJson } from './client.js';
 import { datasetProblems, imageFolderZip } from './dataset-zip.js';
-import { HeadstartElement, emit, h, percent } from './dom.js';
+import { HeadstartElement, emit, h, percent, uniqueId } from './dom.js';
+import { type CatalogueEntry, parseCatalogue } from './responses.js';
 import type { HeadDetails, Job } from './training-responses.js';
 import { confusionTable, datasetReportView } from './training-views.js';
 import {
@@ -33,12 +34,25 @@ export function parseEpochs(value: string | null): number {
   return value !== null && Number.isInteger(n) && n >= 1 && n <= 500 ? n : DEFAULT_EPOCHS;
 }
 
+/** "mobilenet-v2-1.0 · 32.7 ms · 96.7% / 88.8%": a backbone with what it measured. */
+export function backboneLabel(m: CatalogueEntry): string {
+  const parts = [m.id];
+  if (m.edgeMs !== null) parts.push(`${m.edgeMs.toFixed(0)} ms at the edge`);
+  if (m.hymenoptera !== null || m.flowers !== null)
+    parts.push(
+      `${m.hymenoptera === null ? '?' : percent(m.hymenoptera)} / ${m.flowers === null ? '?' : percent(m.flowers)} on the reference datasets`,
+    );
+  return parts.join(' · ');
+}
+
 /**
  * `<headstart-trainer>` — train a head on the reader's own photos.
  *
  * Attributes: `api-key` (without it, the reader pastes a key into a password field; it stays
  * in memory only — this is how the iframe embed, which takes no key in its URL, is used),
- * `backbone` (sent with the job when set; the API's default is mobilenet-v2-1.0), `epochs`
+ * `backbone` (the backbone first chosen in its list, which the reader may change; the list
+ * comes from GET /v1/models with each backbone's measured speed and accuracy; without either the
+ * API's default, mobilenet-v2-1.0, is used), `epochs`
  * (1–500, default 15), `strategy` (`feature_extraction`, the default; `fine_tune` also trains
  * the backbone's last block; `full` trains every layer and is much slower), `api` (API base;
  * default: the script's origin).
@@ -65,6 +79,12 @@ export class HeadstartTrainer extends HeadstartElement {
     placeholder: 'hs_key_…',
   });
   private readonly keyField = h('label', { class: 'key' }, 'Your API key ', this.keyInput);
+  private readonly backboneSelect = h(
+    'select',
+    { id: uniqueId('backbone') },
+    h('option', { value: '' }, 'Headstart’s default backbone'),
+  );
+  private backbonesLoaded = false;
   private readonly form: HTMLFormElement;
   private readonly start = h('button', { type: 'submit' }, 'Upload and train');
   private readonly cancel = h(
@@ -92,6 +112,12 @@ export class HeadstartTrainer extends HeadstartElement {
           'uploads them as a dataset, trains a new head on a frozen backbone and shows it learning.',
       ),
       this.keyField,
+      h(
+        'p',
+        { class: 'key' },
+        h('label', { for: this.backboneSelect.id }, 'Backbone '),
+        this.backboneSelect,
+      ),
       this.picker.element,
       h('div', { class: 'actions' }, this.start, this.cancel),
     );
@@ -117,6 +143,25 @@ export class HeadstartTrainer extends HeadstartElement {
 
   connectedCallback(): void {
     this.showKeyState();
+    if (!this.backbonesLoaded) void this.loadBackbones();
+  }
+
+  /** Fills the backbone list from the catalogue; without it, the default stays the only choice. */
+  private async loadBackbones(): Promise<void> {
+    this.backbonesLoaded = true;
+    const wanted = this.attr('backbone');
+    let catalogue: readonly CatalogueEntry[] = [];
+    try {
+      catalogue = parseCatalogue(await requestJson(apiBase(this), '/v1/models'));
+    } catch {
+      // The list is a convenience; training works with the default (or the attribute's) backbone.
+    }
+    const ids = new Set(catalogue.map((m) => m.id));
+    const options = catalogue.map((m) => h('option', { value: m.id }, backboneLabel(m)));
+    // A backbone named by the attribute but not listed (the catalogue could not load) still counts.
+    if (wanted && !ids.has(wanted)) options.push(h('option', { value: wanted }, wanted));
+    this.backboneSelect.append(...options);
+    if (wanted) this.backboneSelect.value = wanted;
   }
 
   attributeChangedCallback(): void {
@@ -169,7 +214,7 @@ export class HeadstartTrainer extends HeadstartElement {
       const dataset = await uploadDataset(account, zip, signal);
       this.report.replaceChildren(...datasetReportView(dataset));
       this.say('Submitting the fine-tune job…');
-      const backbone = this.attr('backbone');
+      const backbone = this.backboneSelect.value || this.attr('backbone');
       const spec = {
         datasetId: dataset.id,
         epochs: parseEpochs(this.attr('epochs')),
@@ -218,6 +263,7 @@ export class HeadstartTrainer extends HeadstartElement {
   private setBusy(busy: boolean): void {
     this.picker.setDisabled(busy);
     this.start.disabled = busy;
+    this.backboneSelect.disabled = busy;
     this.form.toggleAttribute('aria-busy', busy);
   }
 
