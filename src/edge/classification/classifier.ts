@@ -10,7 +10,7 @@ import { ApiError } from '../errors.js';
 import { DecodeError, decodeTarget, planDecode, type DecodePlan } from '../../shared/decode.js';
 import { sniffImage, type ImageHeader } from '../../shared/image-header.js';
 import { decodeUpload } from './decoder.js';
-import { loadHeadSession, type LoadedHead } from './head-store.js';
+import { acquireHead, type LoadedHead } from './head-store.js';
 import { acquireBackbone, type LoadedBackbone } from './model-store.js';
 
 /** Checks an upload before any decoding: format, declared size, completeness. */
@@ -63,7 +63,7 @@ interface PreparedTarget {
 export interface PreparedModels {
   readonly passes: readonly Pass[];
   readonly targets: readonly PreparedTarget[];
-  /** Gives the backbone sessions back to the isolate's cache: call once the request is done. */
+  /** Gives the backbone and head sessions back to the isolate's caches: call once the request is done. */
   readonly release: () => void;
 }
 
@@ -123,7 +123,9 @@ export async function prepareModels(
           output: manifest.onnx.outputs.probabilities.name,
         };
       }
-      const head = await loadHeadSession(deps.bucket, target.headId, deps.keepAlive);
+      const headLease = await acquireHead(deps.bucket, target.headId, deps.keepAlive);
+      leases.push(headLease.release);
+      const head = headLease.value;
       const backbone = await hold(head.manifest.backbone.id);
       return {
         target,

@@ -1,7 +1,8 @@
 // Trained heads from R2: integrity-checked, validated against their backbone, and kept per
-// isolate in an LRU cache bounded in bytes. Head ids are content addresses, so a cached head can
-// never be stale; which heads exist (and what an alias points at) is asked of the coordinator on
-// every request, which is how deletions and moved aliases take effect everywhere at once.
+// isolate in an LRU cache bounded in bytes, whose evicted sessions are freed once no request
+// holds them. Head ids are content addresses, so a cached head can never be stale; which heads
+// exist (and what an alias points at) is asked of the coordinator on every request, which is how
+// deletions and moved aliases take effect everywhere at once.
 import { concatBytes } from '../../shared/bytes.js';
 import { sha256Hex } from '../../shared/fingerprint.js';
 import {
@@ -10,10 +11,10 @@ import {
   headKeys,
   type HeadManifest,
 } from '../../shared/heads.js';
-import { SizedLru } from '../../shared/lru.js';
 import { ApiError } from '../errors.js';
 import { getBackboneManifest } from './model-store.js';
 import { createEdgeSession, type EdgeSession } from './onnx-backend.js';
+import { LeasedCache, type Lease } from './session-cache.js';
 
 export interface LoadedHead {
   readonly id: string;
@@ -24,12 +25,23 @@ export interface LoadedHead {
 }
 
 /**
- * Head bytes an isolate keeps loaded (sessions hold about their model's size): its share of the
- * isolate's 128 MB (the README's memory budget).
+ * Head bytes an isolate keeps loaded: its share of the isolate's 128 MB (the README's memory
+ * budget). A head counts its ONNX bytes plus HEAD_SESSION_OVERHEAD_BYTES, what a session costs
+ * in wasm memory beyond its weights (about 28 KiB measured: 120 unfreed 3-class heads on a
+ * 256-d backbone grew it by 3.3 MiB), so the bound holds for thousands of tiny heads too.
  */
 export const HEAD_CACHE_BYTES = 32 * 1024 * 1024;
+export const HEAD_SESSION_OVERHEAD_BYTES = 32 * 1024;
+/** How long a request waits for a head to load before answering 503. */
+const HEAD_LOAD_TIMEOUT_MS = 20_000;
 
-const cache = new SizedLru<Promise<LoadedHead>>(HEAD_CACHE_BYTES);
+const cache = new LeasedCache<LoadedHead>(HEAD_CACHE_BYTES, {
+  sizeOf: (head) => head.bytes + HEAD_SESSION_OVERHEAD_BYTES,
+  free: (head) => head.session.release(),
+  timeoutMs: HEAD_LOAD_TIMEOUT_MS,
+  timeoutMessage: (id) =>
+    `loading ${id} took longer than ${HEAD_LOAD_TIMEOUT_MS / 1000} s; try again`,
+});
 
 async function loadHead(bucket: R2Bucket, headId: string): Promise<LoadedHead> {
   const keys = headKeys(headId);
@@ -78,38 +90,35 @@ async function loadHead(bucket: R2Bucket, headId: string): Promise<LoadedHead> {
 }
 
 /**
- * The loaded head `headId` (which the caller has already resolved for its tenant). Concurrent
- * first requests share one load; a failed load is forgotten so the next request retries.
+ * Holds head `headId` (which the caller has already resolved for its tenant) for a request:
+ * loaded once per isolate and kept in an LRU bounded by bytes; concurrent first requests share
+ * one load; a failed load is forgotten so the next request retries; an evicted head's session is
+ * freed once the last request holding it calls `release`.
  *
  * @example
- * const head = await loadHeadSession(env.MODELS, 'head_0123…', (p) => ctx.waitUntil(p));
- * const out = await head.session.run({ embedding: { data, dims: [1, head.manifest.input.dim] } });
+ * const { value: head, release } = await acquireHead(env.MODELS, 'head_0123…', (p) => ctx.waitUntil(p));
+ * try { await head.session.run({ embedding: … }); } finally { release(); }
  */
-export function loadHeadSession(
+export function acquireHead(
   bucket: R2Bucket,
   headId: string,
   keepAlive?: (promise: Promise<unknown>) => void,
-): Promise<LoadedHead> {
-  const hit = cache.get(headId);
-  if (hit) return hit;
-  const load = loadHead(bucket, headId);
-  cache.set(headId, load);
-  load.then(
-    (head) => cache.resize(headId, head.bytes),
-    () => {
-      if (cache.get(headId) === load) cache.delete(headId);
-    },
-  );
-  keepAlive?.(load.catch(() => undefined));
-  return load;
+): Promise<Lease<LoadedHead>> {
+  return cache.acquire(headId, () => loadHead(bucket, headId), keepAlive);
 }
 
 /** Drops a head from this isolate's cache (after it is deleted). */
 export function evictHead(headId: string): void {
-  cache.delete(headId);
+  cache.evict(headId);
 }
 
 /** What the cache holds now, least recently used first (for diagnostics and tests). */
 export function headCacheStats(): { heads: string[]; bytes: number; limitBytes: number } {
-  return { heads: cache.keys(), bytes: cache.size, limitBytes: HEAD_CACHE_BYTES };
+  const { keys, ...rest } = cache.stats();
+  return { heads: keys, ...rest };
+}
+
+/** Sets this isolate's bound (tests; HEAD_CACHE_BYTES otherwise), evicting what no longer fits. */
+export function setHeadCacheLimit(bytes: number): void {
+  cache.setLimit(bytes);
 }

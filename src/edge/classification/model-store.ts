@@ -3,9 +3,9 @@ import { BACKBONE_ID_PATTERN as BACKBONE_ID, backboneKeys } from '../../shared/b
 import { sha256Hex } from '../../shared/fingerprint.js';
 import { BackboneManifestSchema, type BackboneManifest } from '../../shared/manifest.js';
 import { withGraphOutputs } from '../../shared/onnx-outputs.js';
-import { SizedLru } from '../../shared/lru.js';
 import { ApiError } from '../errors.js';
 import { createEdgeSession, type EdgeSession } from './onnx-backend.js';
+import { LeasedCache } from './session-cache.js';
 
 export interface LoadedBackbone {
   readonly manifest: BackboneManifest;
@@ -66,28 +66,22 @@ export async function listBackboneManifests(bucket: R2Bucket): Promise<BackboneM
  */
 export const BACKBONE_CACHE_BYTES = 32 * 1024 * 1024;
 
-interface CacheEntry {
-  readonly load: Promise<LoadedBackbone>;
-  /** Requests holding the session now: an evicted session is released when this reaches 0. */
-  users: number;
-  retired: boolean;
+/** How long a request waits for a model load before answering 503 (the load is then forgotten). */
+export const MODEL_LOAD_TIMEOUT_MS = 20_000;
+
+/** A backbone held for one request: call `release` when the request is done with it. */
+export interface BackboneLease {
+  readonly backbone: LoadedBackbone;
+  readonly release: () => void;
 }
 
-/**
- * wasm memory never shrinks, so what bounds the isolate is the most ever loaded at once: an
- * evicted session is released as soon as no request is using it, and its memory is reused by
- * the next load.
- */
-function retire(entry: CacheEntry): void {
-  entry.retired = true;
-  if (entry.users === 0)
-    void entry.load.then(
-      (b) => b.session.release(),
-      () => undefined,
-    );
-}
-
-const sessions = new SizedLru<CacheEntry>(BACKBONE_CACHE_BYTES, (_, entry) => retire(entry));
+const sessions = new LeasedCache<LoadedBackbone>(BACKBONE_CACHE_BYTES, {
+  sizeOf: (b) => b.manifest.onnx.bytes,
+  free: (b) => b.session.release(),
+  timeoutMs: MODEL_LOAD_TIMEOUT_MS,
+  timeoutMessage: (id) =>
+    `loading "${id}" took longer than ${MODEL_LOAD_TIMEOUT_MS / 1000} s; try again`,
+});
 
 async function loadBackbone(bucket: R2Bucket, id: string): Promise<LoadedBackbone> {
   const manifest = await getBackboneManifest(bucket, id);
@@ -119,15 +113,6 @@ async function loadBackbone(bucket: R2Bucket, id: string): Promise<LoadedBackbon
   return { manifest, session: await createEdgeSession(withGraphOutputs(bytes, cuts)) };
 }
 
-/** How long a request waits for a model load before answering 503 (the load is then forgotten). */
-export const MODEL_LOAD_TIMEOUT_MS = 20_000;
-
-/** A backbone held for one request: call `release` when the request is done with it. */
-export interface BackboneLease {
-  readonly backbone: LoadedBackbone;
-  readonly release: () => void;
-}
-
 /**
  * Holds backbone `id`'s session for a request: created once per isolate and kept in an LRU
  * bounded by model bytes (BACKBONE_CACHE_BYTES); concurrent first requests share one load, and a
@@ -147,51 +132,8 @@ export async function acquireBackbone(
   id: string,
   keepAlive?: (promise: Promise<unknown>) => void,
 ): Promise<BackboneLease> {
-  let entry = sessions.get(id);
-  if (!entry) {
-    const created: CacheEntry = { load: loadBackbone(bucket, id), users: 0, retired: false };
-    entry = created;
-    sessions.set(id, created, 0);
-    created.load.then(
-      (b) => sessions.resize(id, b.manifest.onnx.bytes),
-      () => {
-        if (sessions.peek(id) === created) sessions.delete(id);
-      },
-    );
-    keepAlive?.(created.load.catch(() => undefined));
-  }
-  const held = entry;
-  held.users++;
-  let released = false;
-  const release = () => {
-    if (released) return;
-    released = true;
-    held.users--;
-    if (held.retired) retire(held);
-  };
-  let timer: ReturnType<typeof setTimeout> | null = null;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      if (sessions.peek(id) === held) {
-        sessions.delete(id);
-        held.retired = true;
-      }
-      reject(
-        new ApiError(
-          'model_unavailable',
-          `loading "${id}" took longer than ${MODEL_LOAD_TIMEOUT_MS / 1000} s; try again`,
-        ),
-      );
-    }, MODEL_LOAD_TIMEOUT_MS);
-  });
-  try {
-    return { backbone: await Promise.race([held.load, timeout]), release };
-  } catch (err) {
-    release();
-    throw err;
-  } finally {
-    clearTimeout(timer);
-  }
+  const { value, release } = await sessions.acquire(id, () => loadBackbone(bucket, id), keepAlive);
+  return { backbone: value, release };
 }
 
 /**
@@ -210,15 +152,13 @@ export async function loadBackboneSession(
 
 /** Forgets the cached session of `id`, so the next request loads it from R2 again. */
 export function evictBackboneSession(id: string): void {
-  const entry = sessions.peek(id);
-  if (!entry) return;
-  sessions.delete(id);
-  retire(entry);
+  sessions.evict(id);
 }
 
 /** The backbones loaded now, least recently used first, and their model bytes (diagnostics, tests). */
 export function backboneCacheStats(): { backbones: string[]; bytes: number; limitBytes: number } {
-  return { backbones: sessions.keys(), bytes: sessions.size, limitBytes: sessions.limit };
+  const { keys, ...rest } = sessions.stats();
+  return { backbones: keys, ...rest };
 }
 
 /** Sets this isolate's bound (tests; BACKBONE_CACHE_BYTES otherwise), evicting what no longer fits. */

@@ -1,6 +1,7 @@
 // Runtime diagnostics for benchmarks and operators: off unless the DIAGNOSTICS var is "true".
 import { Hono } from 'hono';
 import { decoderMemoryBytes } from '../classification/decoder.js';
+import { headCacheStats } from '../classification/head-store.js';
 import { backboneCacheStats } from '../classification/model-store.js';
 import { runtimeMemoryBytes } from '../classification/onnx-backend.js';
 import type { AppEnv } from '../env.js';
@@ -13,5 +14,6 @@ export const diagnosticsRoutes = new Hono<AppEnv>().get('/memory', async (c) => 
   return c.json({
     wasmMemoryBytes: { onnxruntime: onnx, decoder, total: onnx + decoder },
     backboneSessions: backboneCacheStats(),
+    headSessions: headCacheStats(),
   });
 });
