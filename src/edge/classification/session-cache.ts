@@ -21,7 +21,7 @@ export interface LeasedCacheOptions<T> {
   /** What one loaded value weighs against the bound (its model bytes). */
   readonly sizeOf: (value: T) => number;
   /** Frees a value's session (runs once, after its last lease is released). */
-  readonly free: (value: T) => void;
+  readonly free: (value: T) => void | Promise<void>;
   /** A load still running after this long fails its waiting requests (503) and is forgotten. */
   readonly timeoutMs: number;
   /** The 503's message for a stuck load of `key`. */
@@ -51,10 +51,12 @@ export class LeasedCache<T> {
   private retire(entry: Entry<T>): void {
     entry.retired = true;
     if (entry.users === 0)
-      void entry.load.then(
-        (value) => this.options.free(value),
-        () => undefined,
-      );
+      void entry.load
+        .then(
+          (value) => this.options.free(value),
+          () => undefined, // a load that failed has nothing to free
+        )
+        .catch((err: unknown) => console.error('freeing a session failed', err));
   }
 
   /**
