@@ -46,6 +46,11 @@ export default defineConfig({
           DEFAULT_CLASSIFIER: 'mobilenet-v1-0.25',
           // Short heartbeats, so a test can watch a silent job's stream for a second and see several.
           EVENTS_HEARTBEAT_SECONDS: '0.2',
+          // Short memories, so test/edge/serving-rules.test.ts can watch a change made behind an
+          // isolate's back arrive within the bound; usage writes gathered briefly.
+          KEY_VERDICT_SECONDS: '1',
+          RESOLVE_SECONDS: '1',
+          USAGE_FLUSH_SECONDS: '0.2',
         },
       },
     })),

@@ -19,12 +19,16 @@ import { HEADS_API_DOCS, aliasesRoutes, headsRoutes } from './routes/heads.js';
 import { adminRoutes } from './routes/admin.js';
 import { ADMIN_API_DOCS, KEYS_API_DOCS } from './routes/admin-docs.js';
 import { keysRoutes } from './routes/keys.js';
+import { countingEnv, routeKey } from './diagnostics/counters.js';
 import { homeRoutes } from './routes/home.js';
 
 export const app = new OpenAPIHono<AppEnv>();
 
 app.use('*', async (c, next) => {
   c.set('requestId', c.req.header('cf-ray') ?? crypto.randomUUID());
+  // Diagnostics on: this request's Durable Object and D1 calls are counted by route.
+  if (c.env.DIAGNOSTICS === 'true' && !c.req.path.startsWith('/internal/diagnostics/'))
+    c.env = countingEnv(c.env, routeKey(c.req.method, c.req.path));
   await next();
   c.header('x-request-id', c.get('requestId'));
 });

@@ -22,8 +22,14 @@ export interface Env {
   readonly EMBED_FRAME_ANCESTORS?: string;
   /** Seconds between heartbeat comments on an idle job event stream (default 15). */
   readonly EVENTS_HEARTBEAT_SECONDS?: string;
-  /** "true" enables GET /internal/diagnostics/memory (benchmarks); off by default. */
+  /** "true" enables /internal/diagnostics (memory, call counters); off by default. */
   readonly DIAGNOSTICS?: string;
+  /** Seconds an isolate trusts an API key's verdict before asking D1 again (default 60; 0: every request). */
+  readonly KEY_VERDICT_SECONDS?: string;
+  /** Seconds an isolate trusts what a head id or alias resolved to (default 30; 0: every request). */
+  readonly RESOLVE_SECONDS?: string;
+  /** Seconds an isolate gathers key-use counts before writing them (default 5; 0: every request). */
+  readonly USAGE_FLUSH_SECONDS?: string;
 }
 
 /** The one message type on the jobs queue: "register this job with the coordinator". */

@@ -2,8 +2,9 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../env.js';
 import { ApiError } from '../errors.js';
-import { adminForToken, keyHolder, workerForToken } from '../../shared/tenants.js';
+import { adminForToken, workerForToken } from '../../shared/tenants.js';
 import { recordKeyUse } from './usage.js';
+import { cachedKeyHolder, verdictTtlMs } from './verdicts.js';
 
 function bearer(c: Context<AppEnv>): string | undefined {
   const header = c.req.header('authorization');
@@ -20,7 +21,7 @@ const unauthorized = (message: string) =>
 export const requireTenant: MiddlewareHandler<AppEnv> = async (c, next) => {
   const key = bearer(c);
   if (!key) throw unauthorized('send an API key as "Authorization: Bearer hs_key_…"');
-  const holder = await keyHolder(c.env.DB, key);
+  const holder = await cachedKeyHolder(c.env.DB, key, verdictTtlMs(c.env.KEY_VERDICT_SECONDS));
   if (!holder) throw unauthorized('the API key is unknown or revoked, or its tenant is disabled');
   c.set('tenantId', holder.tenantId);
   c.set('keyId', holder.keyId);
@@ -82,7 +83,7 @@ export async function optionalTenant(c: Context<AppEnv>): Promise<string | undef
   if (c.req.header('authorization') === undefined) return undefined;
   const key = bearer(c);
   if (!key) throw unauthorized('send an API key as "Authorization: Bearer hs_key_…"');
-  const holder = await keyHolder(c.env.DB, key);
+  const holder = await cachedKeyHolder(c.env.DB, key, verdictTtlMs(c.env.KEY_VERDICT_SECONDS));
   if (!holder) throw unauthorized('the API key is unknown or revoked, or its tenant is disabled');
   c.set('tenantId', holder.tenantId);
   c.set('keyId', holder.keyId);

@@ -1,11 +1,62 @@
-// What a tenant's key use leaves behind: the key's last-used hour and the tenant's request count
-// for the day, written after the answer (waitUntil) so no request waits for them.
+// What a tenant's key use leaves behind: the tenant's request count for the day and the key's
+// last-used hour. Counts gather in the isolate and are written together after USAGE_FLUSH_SECONDS
+// (default 5) in one D1 batch, so no request pays a D1 write: at 100 requests a second an
+// isolate writes once in 500 requests. An isolate evicted before its flush loses those counts
+// (the admin usage report is a count, not a bill).
 import type { Context } from 'hono';
 import type { AppEnv } from '../env.js';
 
+export const DEFAULT_USAGE_FLUSH_SECONDS = 5;
+
+/** Requests per `tenantId \n day` not yet written. */
+const pending = new Map<string, number>();
+/** Keys whose last-used hour changed, to write: keyId → hour. */
+const lastUsed = new Map<string, string>();
+/** The hour already written (or read) per key, so an hour is written once per key and isolate. */
+const writtenHour = new Map<string, string>();
 /**
- * Counts the request for the key's tenant and, once an hour per key, records when it was last
- * used. Runs after the response where the runtime allows it.
+ * When the scheduled flush should have run, with a second's grace (0: none scheduled). A flush
+ * whose request context was cancelled never runs; past this time the next request schedules
+ * another rather than waiting on it forever.
+ */
+let scheduledUntil = 0;
+
+function flushSeconds(value: string | undefined): number {
+  const seconds = value === undefined ? DEFAULT_USAGE_FLUSH_SECONDS : Number(value);
+  return Number.isFinite(seconds) && seconds >= 0 ? seconds : DEFAULT_USAGE_FLUSH_SECONDS;
+}
+
+async function flush(db: D1Database): Promise<void> {
+  scheduledUntil = 0;
+  const statements: D1PreparedStatement[] = [];
+  for (const [key, requests] of pending) {
+    const [tenantId, day] = key.split('\n') as [string, string];
+    statements.push(
+      db
+        .prepare(
+          `INSERT INTO tenant_requests (tenant_id, day, requests) VALUES (?, ?, ?)
+           ON CONFLICT (tenant_id, day) DO UPDATE SET requests = requests + excluded.requests`,
+        )
+        .bind(tenantId, day, requests),
+    );
+  }
+  for (const [keyId, hour] of lastUsed)
+    statements.push(
+      db.prepare('UPDATE api_keys SET last_used_at = ? WHERE id = ?').bind(hour, keyId),
+    );
+  pending.clear();
+  lastUsed.clear();
+  if (statements.length === 0) return;
+  try {
+    await db.batch(statements);
+  } catch (err) {
+    console.error(`recording key use failed: ${String(err)}`);
+  }
+}
+
+/**
+ * Counts the request for the key's tenant and notes the key's last-used hour; the first request
+ * after a flush schedules the next one (kept alive by waitUntil, after the answer).
  *
  * @example
  * recordKeyUse(c, { tenantId, keyId, lastUsedAt });
@@ -14,24 +65,26 @@ export function recordKeyUse(
   c: Context<AppEnv>,
   holder: { tenantId: string; keyId: string; lastUsedAt: string | null },
 ): void {
-  const db = c.env.DB;
   const at = new Date().toISOString();
   const hour = `${at.slice(0, 13)}:00:00.000Z`;
-  const statements = [
-    db
-      .prepare(
-        `INSERT INTO tenant_requests (tenant_id, day, requests) VALUES (?, ?, 1)
-         ON CONFLICT (tenant_id, day) DO UPDATE SET requests = requests + 1`,
-      )
-      .bind(holder.tenantId, at.slice(0, 10)),
-  ];
-  if (holder.lastUsedAt !== hour)
-    statements.push(
-      db.prepare('UPDATE api_keys SET last_used_at = ? WHERE id = ?').bind(hour, holder.keyId),
-    );
-  const writing = db.batch(statements).catch((err: unknown) => {
-    console.error(`recording key use failed: ${String(err)}`);
-  });
+  const key = `${holder.tenantId}\n${at.slice(0, 10)}`;
+  pending.set(key, (pending.get(key) ?? 0) + 1);
+  if (writtenHour.size > 10_000) writtenHour.clear();
+  if (holder.lastUsedAt !== null && !writtenHour.has(holder.keyId))
+    writtenHour.set(holder.keyId, holder.lastUsedAt);
+  if (writtenHour.get(holder.keyId) !== hour) {
+    writtenHour.set(holder.keyId, hour);
+    lastUsed.set(holder.keyId, hour);
+  }
+  const now = Date.now();
+  const seconds = flushSeconds(c.env.USAGE_FLUSH_SECONDS);
+  if (seconds > 0 && now < scheduledUntil) return;
+  scheduledUntil = now + seconds * 1000 + 1000;
+  const db = c.env.DB;
+  const writing =
+    seconds === 0
+      ? flush(db)
+      : new Promise((resolve) => setTimeout(resolve, seconds * 1000)).then(() => flush(db));
   try {
     c.executionCtx.waitUntil(writing);
   } catch {

@@ -49,6 +49,10 @@ async function loadHead(bucket: R2Bucket, headId: string): Promise<LoadedHead> {
     bucket.get(keys.manifest),
     bucket.get(keys.model),
   ]);
+  // Both gone: the head was deleted (an isolate that still remembered it asked within the
+  // resolve bound). One gone: storage lost a file.
+  if (!manifestObject && !modelObject)
+    throw new ApiError('not_found', `no head ${headId}; GET /v1/heads lists yours`, 'query.model');
   if (!manifestObject || !modelObject)
     throw new ApiError('model_unavailable', `the files of ${headId} are missing from storage`);
   const manifestBytes = new Uint8Array(await manifestObject.arrayBuffer());

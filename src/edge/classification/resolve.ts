@@ -1,11 +1,79 @@
 // Turns the names in a request's `model` into targets: backbone ids stay public, head ids and
-// aliases belong to the caller's tenant and are resolved by the coordinator in one read.
+// aliases belong to the caller's tenant and are resolved by the coordinator in one read — and
+// remembered by the isolate for RESOLVE_SECONDS (default 30), so steady traffic makes no
+// Durable Object call. The rule: an alias moved or a head deleted through the API is seen at
+// once by the isolate that handled the change, and within RESOLVE_SECONDS everywhere else.
 import { HEAD_ID, AliasNameSchema } from '../../shared/heads.js';
 import type { Env } from '../env.js';
 import { ApiError } from '../errors.js';
 import { coordinatorOf } from '../jobs/service.js';
 import type { ModelTarget } from './classifier.js';
 import { getBackboneManifest } from './model-store.js';
+
+type Answer = { headId: string } | { missing: string };
+
+export const DEFAULT_RESOLVE_SECONDS = 30;
+/** Answers one isolate keeps (the oldest go first). */
+const MAX_ANSWERS = 10_000;
+const answers = new Map<string, { answer: Answer; expires: number }>();
+
+const answerKey = (tenantId: string, ref: string) => `${tenantId}\n${ref}`;
+
+function resolveTtlMs(value: string | undefined): number {
+  const seconds = value === undefined ? DEFAULT_RESOLVE_SECONDS : Number(value);
+  return (Number.isFinite(seconds) && seconds >= 0 ? seconds : DEFAULT_RESOLVE_SECONDS) * 1000;
+}
+
+/**
+ * Forgets what this isolate remembers of a tenant's names after a change made here: a deleted
+ * head (its id, and every alias that pointed at it) or a moved or deleted alias.
+ */
+export function forgetResolved(
+  tenantId: string,
+  change: { headId: string } | { alias: string },
+): void {
+  if ('alias' in change) {
+    answers.delete(answerKey(tenantId, change.alias));
+    return;
+  }
+  for (const [key, { answer }] of answers)
+    if (
+      key.startsWith(`${tenantId}\n`) &&
+      (key === answerKey(tenantId, change.headId) ||
+        ('headId' in answer && answer.headId === change.headId))
+    )
+      answers.delete(key);
+}
+
+/** Head ids and aliases to live heads: remembered answers first, the coordinator for the rest. */
+async function resolveHeadRefs(
+  env: Env,
+  tenantId: string,
+  refs: readonly string[],
+): Promise<Answer[]> {
+  const now = Date.now();
+  const ttl = resolveTtlMs(env.RESOLVE_SECONDS);
+  const found = refs.map((ref) => {
+    const known = ttl > 0 ? answers.get(answerKey(tenantId, ref)) : undefined;
+    return known && known.expires > now ? known.answer : undefined;
+  });
+  const asking = refs.filter((_, i) => found[i] === undefined);
+  if (asking.length === 0) return found as Answer[];
+  const fresh = await coordinatorOf(env).resolveHeads(tenantId, [...asking]);
+  let next = 0;
+  return refs.map((ref, i) => {
+    const known = found[i];
+    if (known) return known;
+    const answer = fresh[next++]!;
+    if (ttl > 0) {
+      const key = answerKey(tenantId, ref);
+      answers.delete(key);
+      answers.set(key, { answer, expires: now + ttl });
+      if (answers.size > MAX_ANSWERS) answers.delete(answers.keys().next().value!);
+    }
+    return answer;
+  });
+}
 
 async function isBackbone(bucket: R2Bucket, ref: string): Promise<boolean> {
   try {
@@ -38,7 +106,7 @@ export async function resolveModels(
     ),
   );
   const headRefs = refs.filter((_, i) => kinds[i] === 'head');
-  let resolved: ({ headId: string } | { missing: string })[] = [];
+  let resolved: Answer[] = [];
   if (headRefs.length > 0) {
     if (!tenantId) {
       const ref = headRefs[0]!;
@@ -55,7 +123,7 @@ export async function resolveModels(
         field,
       );
     }
-    resolved = await coordinatorOf(env).resolveHeads(tenantId, headRefs);
+    resolved = await resolveHeadRefs(env, tenantId, headRefs);
   }
   let next = 0;
   return refs.map((ref, i): ModelTarget => {

@@ -1,5 +1,6 @@
 // The admin API (`/admin/v1`, admin tokens only): tenants, their API keys, worker tokens, usage
 // and the workers that have reported in. Secrets are shown once, in the answer that creates them.
+import { forgetKeyVerdicts } from '../auth/verdicts.js';
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { requireAdmin } from '../auth/middleware.js';
@@ -86,12 +87,14 @@ export const adminRoutes = new Hono<AppEnv>()
     await c.env.DB.prepare('UPDATE tenants SET disabled_at = COALESCE(disabled_at, ?) WHERE id = ?')
       .bind(new Date().toISOString(), id)
       .run();
+    forgetKeyVerdicts({ tenantId: id });
     return c.json(await tenantRow(c.env.DB, id));
   })
   .post('/tenants/:id/enable', async (c) => {
     const id = parseInput(TenantId, c.req.param('id'), 'path.id');
     await tenantRow(c.env.DB, id);
     await c.env.DB.prepare('UPDATE tenants SET disabled_at = NULL WHERE id = ?').bind(id).run();
+    forgetKeyVerdicts({ tenantId: id, enabled: true });
     return c.json(await tenantRow(c.env.DB, id));
   })
   .get('/tenants/:id/usage', async (c) => {
@@ -137,6 +140,7 @@ export const adminRoutes = new Hono<AppEnv>()
     const keyId = parseInput(KeyId, c.req.param('keyId'), 'path.keyId');
     if (!(await revokeApiKey(c.env.DB, id, keyId)))
       throw new ApiError('not_found', `tenant ${id} has no active key ${keyId}`, 'path.keyId');
+    forgetKeyVerdicts({ keyId });
     return c.body(null, 204);
   })
   .get('/worker-tokens', async (c) => {

@@ -17,6 +17,7 @@ import {
 import { storedZip } from '../../shared/zip-store.js';
 import { requireTenant } from '../auth/middleware.js';
 import { evictHead } from '../classification/head-store.js';
+import { forgetResolved } from '../classification/resolve.js';
 import { getBackboneManifest } from '../classification/model-store.js';
 import type { AppEnv, Env } from '../env.js';
 import { ApiError } from '../errors.js';
@@ -191,11 +192,13 @@ export const headsRoutes = new Hono<AppEnv>()
   })
   .delete('/:id', async (c) => {
     const headId = parseInput(HeadIdSchema, c.req.param('id'), 'path.id');
-    // The coordinator first (classification stops everywhere at once), then the files; a
-    // retried delete of a head already marked deleted still removes what is left.
+    // The coordinator first (new resolutions stop at once; isolates that remember the head stop
+    // within RESOLVE_SECONDS, this one now), then the files; a retried delete of a head already
+    // marked deleted still removes what is left.
     settle(await coordinatorOf(c.env).deleteHead(c.get('tenantId'), headId));
     const keys = headKeys(headId);
     await c.env.MODELS.delete([keys.model, keys.manifest, keys.evaluation]);
+    forgetResolved(c.get('tenantId'), { headId });
     evictHead(headId);
     return c.body(null, 204);
   });
@@ -224,12 +227,14 @@ export const aliasesRoutes = new Hono<AppEnv>()
       throw new ApiError('conflict', `"${name}" is a backbone id; pick another alias`, 'path.name');
     const result = await coordinatorOf(c.env).setAlias(c.get('tenantId'), name, headId);
     if (!result.ok) throw new ApiError('not_found', result.message, 'body.headId');
+    forgetResolved(c.get('tenantId'), { alias: name });
     return c.json(result.value, 200);
   })
   .delete('/:name', async (c) => {
     const name = parseInput(AliasNameSchema, c.req.param('name'), 'path.name');
     const result = await coordinatorOf(c.env).deleteAlias(c.get('tenantId'), name);
     if (!result.ok) throw new ApiError('not_found', result.message, 'path.name');
+    forgetResolved(c.get('tenantId'), { alias: name });
     return c.body(null, 204);
   });
 

@@ -9,6 +9,7 @@ import { ApiError } from '../errors.js';
 import { readJson } from '../http/json.js';
 import { parseInput } from '../http/validate.js';
 import { createApiKey, listApiKeys, revokeApiKey } from '../../shared/tenants.js';
+import { forgetKeyVerdicts } from '../auth/verdicts.js';
 import { CredentialNameSchema } from './admin.js';
 
 const KeyId = z.string().regex(/^key_[A-Za-z0-9_-]{8,64}$/, 'a key id such as key_…');
@@ -43,5 +44,6 @@ export const keysRoutes = new Hono<AppEnv>()
         'path.id',
       );
     await revokeApiKey(c.env.DB, tenantId, keyId);
+    forgetKeyVerdicts({ keyId });
     return c.body(null, 204);
   });
