@@ -16,6 +16,7 @@ const MAX_VERDICTS = 10_000;
 export const DEFAULT_KEY_VERDICT_SECONDS = 60;
 
 const verdicts = new Map<string, Verdict>();
+const inFlight = new Map<string, Promise<KeyHolder | undefined>>();
 
 /** KEY_VERDICT_SECONDS as milliseconds (0 turns the memory off). */
 export function verdictTtlMs(value: string | undefined): number {
@@ -40,13 +41,19 @@ export async function cachedKeyHolder(
   const now = Date.now();
   const known = ttlMs > 0 ? verdicts.get(apiKey) : undefined;
   if (known && known.expires > now) return known.holder;
-  const holder = await keyHolder(db, apiKey);
-  if (ttlMs > 0) {
+  if (ttlMs === 0) return keyHolder(db, apiKey);
+  // Requests with the same key arriving together share one query.
+  let asking = inFlight.get(apiKey);
+  if (!asking) {
+    asking = keyHolder(db, apiKey).finally(() => inFlight.delete(apiKey));
+    inFlight.set(apiKey, asking);
+    const holder = await asking;
     verdicts.delete(apiKey);
     verdicts.set(apiKey, { holder, expires: now + ttlMs });
     if (verdicts.size > MAX_VERDICTS) verdicts.delete(verdicts.keys().next().value!);
+    return holder;
   }
-  return holder;
+  return asking;
 }
 
 /**

@@ -16,6 +16,7 @@ export const DEFAULT_RESOLVE_SECONDS = 30;
 /** Answers one isolate keeps (the oldest go first). */
 const MAX_ANSWERS = 10_000;
 const answers = new Map<string, { answer: Answer; expires: number }>();
+const inFlight = new Map<string, Promise<Answer[]>>();
 
 const answerKey = (tenantId: string, ref: string) => `${tenantId}\n${ref}`;
 
@@ -59,7 +60,17 @@ async function resolveHeadRefs(
   });
   const asking = refs.filter((_, i) => found[i] === undefined);
   if (asking.length === 0) return found as Answer[];
-  const fresh = await coordinatorOf(env).resolveHeads(tenantId, [...asking]);
+  // Requests asking the same names together share one coordinator call.
+  const flight = `${tenantId}\n${asking.join(',')}`;
+  let pending = ttl > 0 ? inFlight.get(flight) : undefined;
+  if (!pending) {
+    pending = coordinatorOf(env).resolveHeads(tenantId, [...asking]);
+    if (ttl > 0) {
+      inFlight.set(flight, pending);
+      void pending.finally(() => inFlight.delete(flight)).catch(() => undefined);
+    }
+  }
+  const fresh = await pending;
   let next = 0;
   return refs.map((ref, i) => {
     const known = found[i];

@@ -1,0 +1,295 @@
+// `npm run bench:scale`: what the classification path asks of shared state, counted rather than
+// timed on one machine. 32 tenants' keys classify N photos with a head id, N with an alias and N
+// with a catalogue backbone (default N = 2,000) through `wrangler dev` with diagnostics on, twice
+// in one run: with the isolate's memories off (every request asks D1 for its key and the
+// coordinator for its head, as before issue 18) and with the defaults (key verdicts 60 s,
+// resolutions 30 s, usage writes every 5 s). Prints Durable Object requests and D1 queries per
+// classification, p50/p99 latency and requests per second for both, and ends with one JSON line.
+process.env.CLOUDFLARE_CF_FETCH_ENABLED ??= 'false';
+process.env.WRANGLER_SEND_METRICS ??= 'false';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { exportHeadOnnx } from '../src/shared/head-onnx.js';
+import { BackboneManifestSchema } from '../src/shared/manifest.js';
+import { createRng, uniform } from '../src/shared/random.js';
+import { storedZip } from '../src/shared/zip-store.js';
+import { DEFAULT_OUT, DEFAULT_SOURCE } from '../scripts/models/import.js';
+import { startLocalEdge, type LocalEdge } from '../scripts/lib/local-edge.js';
+import { photosOf } from '../test/support/photos.js';
+import { round2 } from './lib/inference.js';
+import { recordFigures } from './lib/results.js';
+
+const { values } = parseArgs({
+  options: {
+    classifications: { type: 'string', default: '2000' },
+    concurrency: { type: 'string', default: '8' },
+    keys: { type: 'string', default: '32' },
+  },
+});
+const PER_KIND = Number(values.classifications);
+const CONCURRENCY = Number(values.concurrency);
+const KEYS = Number(values.keys);
+/** The heads' backbone, and the catalogue classifier the backbone requests name. */
+const BACKBONE = 'mobilenet-v2-0.35';
+const CLASSIFIER = 'mobilenet-v1-0.25';
+
+interface Counts {
+  requests: number;
+  durableObject: number;
+  d1: number;
+}
+
+async function call(edge: LocalEdge, route: string, key: string, init: RequestInit = {}) {
+  const res = await fetch(`${edge.url}${route}`, {
+    ...init,
+    headers: { authorization: `Bearer ${key}`, ...init.headers },
+  });
+  if (!res.ok) throw new Error(`${route}: ${res.status} ${await res.text()}`);
+  return res;
+}
+
+/** A two-class dataset of eight distinct photos: enough for a job record to exist. */
+async function tinyDataset(): Promise<Blob> {
+  const files: { name: string; data: Uint8Array }[] = [];
+  for (const [label, dir] of [
+    ['a', 'hymenoptera_data/val/bees'],
+    ['b', 'hymenoptera_data/val/ants'],
+  ] as const) {
+    const photos = await photosOf(dir, 4);
+    for (const [i, file] of photos.entries())
+      files.push({
+        name: `${i < 2 ? 'train' : 'val'}/${label}/${i}.jpg`,
+        data: new Uint8Array(await readFile(file)),
+      });
+  }
+  return new Blob([storedZip(files).slice()]);
+}
+
+/** One head for `key`'s tenant, made the way a worker makes one, and an alias on it. */
+async function headFor(edge: LocalEdge, key: string, zip: Blob, seed: number) {
+  const json = { 'content-type': 'application/json' };
+  const dataset = (await (
+    await call(edge, '/v1/datasets', key, {
+      method: 'POST',
+      headers: { 'content-type': 'application/zip' },
+      body: zip,
+    })
+  ).json()) as { id: string };
+  await call(edge, '/v1/fine-tunes', key, {
+    method: 'POST',
+    headers: json,
+    body: JSON.stringify({ datasetId: dataset.id, backbone: BACKBONE, seed }),
+  });
+  let grant: { jobId: string; leaseToken: string } | undefined;
+  while (!grant) {
+    const res = await call(edge, '/internal/v1/leases', edge.workerToken, {
+      method: 'POST',
+      headers: json,
+      body: JSON.stringify({ waitSeconds: 2 }),
+    });
+    if (res.status === 200) grant = (await res.json()) as typeof grant;
+  }
+  const backbone = BackboneManifestSchema.parse(
+    await (await call(edge, `/v1/models/${BACKBONE}`, key)).json(),
+  );
+  const rng = createRng(seed);
+  const dim = backbone.embeddingDim;
+  const fill = (n: number) => Float32Array.from({ length: n }, () => uniform(rng, -0.1, 0.1));
+  const onnx = exportHeadOnnx(
+    {
+      type: 'linear',
+      dim,
+      hidden: 0,
+      classes: 2,
+      w1: fill(dim * 2),
+      b1: fill(2),
+      w2: new Float32Array(0),
+      b2: new Float32Array(0),
+    },
+    { producerVersion: 'bench' },
+  );
+  const form = new FormData();
+  form.set('leaseToken', grant.leaseToken);
+  form.set(
+    'manifest',
+    JSON.stringify({
+      formatVersion: 1,
+      kind: 'head',
+      backbone: { id: backbone.id, fingerprint: backbone.fingerprint },
+      input: { name: 'embedding', dim },
+      preprocessing: backbone.preprocessing,
+      id2label: { '0': 'a', '1': 'b' },
+      metrics: { valAccuracy: 0 },
+    }),
+  );
+  form.set('head', new Blob([onnx.slice()]), 'head.onnx');
+  const done = (await (
+    await call(edge, `/internal/v1/jobs/${grant.jobId}/complete`, edge.workerToken, {
+      method: 'POST',
+      body: form,
+    })
+  ).json()) as { headId: string };
+  await call(edge, '/v1/aliases/production', key, {
+    method: 'PUT',
+    headers: json,
+    body: JSON.stringify({ headId: done.headId }),
+  });
+  return done.headId;
+}
+
+const percentile = (sorted: readonly number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+
+interface Run {
+  label: string;
+  doPerClassify: number;
+  d1PerClassify: number;
+  rps: number;
+  p50: number;
+  p99: number;
+}
+
+/** Starts an edge with `vars`, makes the heads, classifies, and counts. */
+async function run(label: string, vars: Record<string, string>, photo: Blob): Promise<Run> {
+  const state = await mkdtemp(path.join(tmpdir(), 'headstart-bench-scale-'));
+  const edge = await startLocalEdge(state, {
+    modelsSource: DEFAULT_SOURCE,
+    modelsOut: DEFAULT_OUT,
+    extraTenants: KEYS - 1,
+    frozen: true,
+    vars: { DIAGNOSTICS: 'true', ...vars },
+  });
+  try {
+    const keys = [edge.apiKey, ...edge.extraApiKeys];
+    const zip = await tinyDataset();
+    const heads: string[] = [];
+    for (const [i, key] of keys.entries()) heads.push(await headFor(edge, key, zip, i + 1));
+    const requests: { key: string; model: string }[] = [];
+    for (let i = 0; i < PER_KIND; i++) {
+      const k = i % keys.length;
+      requests.push({ key: keys[k]!, model: heads[k]! });
+      requests.push({ key: keys[k]!, model: 'production' });
+      requests.push({ key: keys[k]!, model: CLASSIFIER });
+    }
+    const classify = async (r: { key: string; model: string }) => {
+      const res = await fetch(`${edge.url}/v1/classify?model=${r.model}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${r.key}`, 'content-type': 'image/jpeg' },
+        body: photo,
+      });
+      if (res.status !== 200)
+        throw new Error(`classify ${r.model}: ${res.status} ${await res.text()}`);
+      await res.arrayBuffer();
+    };
+    // Warm: every key and model once, so the counts below are the steady state.
+    for (const [k, key] of keys.entries())
+      for (const model of [heads[k]!, 'production', CLASSIFIER]) await classify({ key, model });
+    // The warm-up's usage write lands first (it would be counted nowhere after the reset).
+    await new Promise((r) => setTimeout(r, 6500));
+    await fetch(`${edge.url}/internal/diagnostics/counters`, { method: 'DELETE' });
+    const latencies: number[] = [];
+    let next = 0;
+    const started = performance.now();
+    await Promise.all(
+      Array.from({ length: CONCURRENCY }, async () => {
+        while (next < requests.length) {
+          const r = requests[next++]!;
+          const t0 = performance.now();
+          await classify(r);
+          latencies.push(performance.now() - t0);
+        }
+      }),
+    );
+    const seconds = (performance.now() - started) / 1000;
+    // The usage writes gathered during the run land up to USAGE_FLUSH_SECONDS later.
+    await new Promise((r) => setTimeout(r, 6500));
+    const counters = (await (await fetch(`${edge.url}/internal/diagnostics/counters`)).json()) as {
+      routes: Record<string, Counts>;
+    };
+    const counts = counters.routes['POST /v1/classify'] ?? { requests: 0, durableObject: 0, d1: 0 };
+    latencies.sort((a, b) => a - b);
+    const result: Run = {
+      label,
+      doPerClassify: counts.durableObject / requests.length,
+      d1PerClassify: counts.d1 / requests.length,
+      rps: round2(requests.length / seconds),
+      p50: round2(percentile(latencies, 50)),
+      p99: round2(percentile(latencies, 99)),
+    };
+    console.log(
+      `${label}: ${counts.requests} classifications (${PER_KIND} each by head id, alias and backbone, ${keys.length} keys, ${CONCURRENCY} at once): ` +
+        `${counts.durableObject} Durable Object requests (${result.doPerClassify.toFixed(4)} each), ` +
+        `${counts.d1} D1 queries (${result.d1PerClassify.toFixed(4)} each); ` +
+        `p50 ${result.p50} ms, p99 ${result.p99} ms, ${result.rps} req/s`,
+    );
+    return result;
+  } finally {
+    await edge.stop();
+    await rm(state, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  const [photoFile] = await photosOf('hymenoptera_data/val/ants', 1);
+  const photo = new Blob([await readFile(photoFile!)]);
+  const before = await run(
+    'memories off (every request asks D1 and the coordinator)',
+    {
+      KEY_VERDICT_SECONDS: '0',
+      RESOLVE_SECONDS: '0',
+      USAGE_FLUSH_SECONDS: '0',
+    },
+    photo,
+  );
+  const after = await run('defaults (verdicts 60 s, resolutions 30 s, usage every 5 s)', {}, photo);
+  console.log(
+    'jobs across coordinator shards: not measured — the coordinator is not sharded yet (issue 18).',
+  );
+  if (PER_KIND >= 2000)
+    await recordFigures('npm run bench:scale', {
+      'scale.do_per_classify': {
+        value: round2(after.doPerClassify * 10_000) / 10_000,
+        display: after.doPerClassify.toFixed(4),
+        label: 'Durable Object requests per classification, steady state',
+      },
+      'scale.d1_per_classify': {
+        value: round2(after.d1PerClassify * 10_000) / 10_000,
+        display: after.d1PerClassify.toFixed(4),
+        label: 'D1 queries per classification, steady state',
+      },
+      'scale.before.d1_per_classify': {
+        value: round2(before.d1PerClassify * 100) / 100,
+        display: before.d1PerClassify.toFixed(2),
+        label: 'D1 queries per classification with the isolate’s memories off',
+      },
+      'scale.rps': {
+        value: after.rps,
+        display: `${after.rps} req/s`,
+        label: 'classifications per second, 8 at once',
+      },
+      'scale.p99_ms': { value: after.p99, display: `${after.p99} ms`, label: 'classification p99' },
+    });
+  console.log(
+    JSON.stringify({
+      do_per_classify: after.doPerClassify,
+      d1_per_classify: after.d1PerClassify,
+      rps: after.rps,
+      p50_ms: after.p50,
+      p99_ms: after.p99,
+      before: {
+        do_per_classify: before.doPerClassify,
+        d1_per_classify: before.d1PerClassify,
+        rps: before.rps,
+        p50_ms: before.p50,
+        p99_ms: before.p99,
+      },
+    }),
+  );
+}
+
+main().catch((err: unknown) => {
+  console.error(`bench:scale failed: ${err instanceof Error ? err.message : String(err)}`);
+  process.exitCode = 1;
+});
