@@ -7,88 +7,36 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { exportHeadOnnx } from '../src/shared/head-onnx.js';
-import { BackboneManifestSchema } from '../src/shared/manifest.js';
-import { createRng, uniform } from '../src/shared/random.js';
 import { DEFAULT_OUT, DEFAULT_SOURCE } from '../scripts/models/import.js';
 import { startLocalEdge, type LocalEdge } from '../scripts/lib/local-edge.js';
 import { photosOf } from '../test/support/photos.js';
+import { edgeCall, makeBenchHead } from './lib/heads.js';
 import { median, round2 } from './lib/inference.js';
 
 const { values } = parseArgs({ options: { iterations: { type: 'string', default: '15' } } });
 const ITERATIONS = Number(values.iterations);
 const BACKBONE = 'mobilenet-v2-0.35';
 
-async function call(edge: LocalEdge, route: string, init: RequestInit & { key?: string } = {}) {
-  const res = await fetch(`${edge.url}${route}`, {
-    ...init,
-    headers: { authorization: `Bearer ${init.key ?? edge.apiKey}`, ...init.headers },
-  });
-  if (!res.ok) throw new Error(`${route}: ${res.status} ${await res.text()}`);
-  return res;
-}
+const call = (edge: LocalEdge, route: string, init: RequestInit & { key?: string } = {}) =>
+  edgeCall(edge, route, init.key ?? edge.apiKey, init);
+
+const LABELS = ['a', 'b', 'c', 'd', 'e'];
 
 /** A head made the way a worker makes one: a leased job completed with seeded weights. */
-async function makeHead(edge: LocalEdge, datasetId: string, seed: number, mode: string) {
-  await call(edge, '/v1/fine-tunes', {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ datasetId, seed }),
+const makeHead = (
+  edge: LocalEdge,
+  datasetId: string,
+  seed: number,
+  mode: 'shortest-edge' | 'squash',
+) =>
+  makeBenchHead(edge, {
+    apiKey: edge.apiKey,
+    datasetId,
+    backbone: BACKBONE,
+    seed,
+    labels: LABELS,
+    mode,
   });
-  let grant: { jobId: string; leaseToken: string } | undefined;
-  while (!grant) {
-    const res = await call(edge, '/internal/v1/leases', {
-      key: edge.workerToken,
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ waitSeconds: 2 }),
-    });
-    if (res.status === 200) grant = (await res.json()) as typeof grant;
-  }
-  const backbone = BackboneManifestSchema.parse(
-    await (await call(edge, `/v1/models/${BACKBONE}`)).json(),
-  );
-  const rng = createRng(seed);
-  const dim = backbone.embeddingDim;
-  const fill = (n: number) => Float32Array.from({ length: n }, () => uniform(rng, -0.1, 0.1));
-  const weights = { type: 'linear' as const, dim, hidden: 0, classes: 5 };
-  const onnx = exportHeadOnnx(
-    {
-      ...weights,
-      w1: fill(dim * 5),
-      b1: fill(5),
-      w2: new Float32Array(0),
-      b2: new Float32Array(0),
-    },
-    { producerVersion: 'bench' },
-  );
-  const form = new FormData();
-  form.set('leaseToken', grant.leaseToken);
-  form.set(
-    'manifest',
-    JSON.stringify({
-      formatVersion: 1,
-      kind: 'head',
-      backbone: { id: backbone.id, fingerprint: backbone.fingerprint },
-      input: { name: 'embedding', dim },
-      preprocessing: {
-        ...backbone.preprocessing,
-        resize: { ...backbone.preprocessing.resize, mode },
-      },
-      id2label: Object.fromEntries(['a', 'b', 'c', 'd', 'e'].map((l, i) => [String(i), l])),
-      metrics: { valAccuracy: 0 },
-    }),
-  );
-  form.set('head', new Blob([onnx.slice()]), 'head.onnx');
-  const done = (await (
-    await call(edge, `/internal/v1/jobs/${grant.jobId}/complete`, {
-      key: edge.workerToken,
-      method: 'POST',
-      body: form,
-    })
-  ).json()) as { headId: string };
-  return done.headId;
-}
 
 async function timed(run: () => Promise<unknown>): Promise<number> {
   await run(); // warm

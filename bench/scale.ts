@@ -11,13 +11,11 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { exportHeadOnnx } from '../src/shared/head-onnx.js';
-import { BackboneManifestSchema } from '../src/shared/manifest.js';
-import { createRng, uniform } from '../src/shared/random.js';
 import { storedZip } from '../src/shared/zip-store.js';
 import { DEFAULT_OUT, DEFAULT_SOURCE } from '../scripts/models/import.js';
 import { startLocalEdge, type LocalEdge } from '../scripts/lib/local-edge.js';
 import { photosOf } from '../test/support/photos.js';
+import { edgeCall, makeBenchHead } from './lib/heads.js';
 import { round2 } from './lib/inference.js';
 import { recordFigures } from './lib/results.js';
 
@@ -41,15 +39,6 @@ interface Counts {
   d1: number;
 }
 
-async function call(edge: LocalEdge, route: string, key: string, init: RequestInit = {}) {
-  const res = await fetch(`${edge.url}${route}`, {
-    ...init,
-    headers: { authorization: `Bearer ${key}`, ...init.headers },
-  });
-  if (!res.ok) throw new Error(`${route}: ${res.status} ${await res.text()}`);
-  return res;
-}
-
 /** A two-class dataset of eight distinct photos: enough for a job record to exist. */
 async function tinyDataset(): Promise<Blob> {
   const files: { name: string; data: Uint8Array }[] = [];
@@ -69,74 +58,26 @@ async function tinyDataset(): Promise<Blob> {
 
 /** One head for `key`'s tenant, made the way a worker makes one, and an alias on it. */
 async function headFor(edge: LocalEdge, key: string, zip: Blob, seed: number) {
-  const json = { 'content-type': 'application/json' };
   const dataset = (await (
-    await call(edge, '/v1/datasets', key, {
+    await edgeCall(edge, '/v1/datasets', key, {
       method: 'POST',
       headers: { 'content-type': 'application/zip' },
       body: zip,
     })
   ).json()) as { id: string };
-  await call(edge, '/v1/fine-tunes', key, {
-    method: 'POST',
-    headers: json,
-    body: JSON.stringify({ datasetId: dataset.id, backbone: BACKBONE, seed }),
+  const headId = await makeBenchHead(edge, {
+    apiKey: key,
+    datasetId: dataset.id,
+    backbone: BACKBONE,
+    seed,
+    labels: ['a', 'b'],
   });
-  let grant: { jobId: string; leaseToken: string } | undefined;
-  while (!grant) {
-    const res = await call(edge, '/internal/v1/leases', edge.workerToken, {
-      method: 'POST',
-      headers: json,
-      body: JSON.stringify({ waitSeconds: 2 }),
-    });
-    if (res.status === 200) grant = (await res.json()) as typeof grant;
-  }
-  const backbone = BackboneManifestSchema.parse(
-    await (await call(edge, `/v1/models/${BACKBONE}`, key)).json(),
-  );
-  const rng = createRng(seed);
-  const dim = backbone.embeddingDim;
-  const fill = (n: number) => Float32Array.from({ length: n }, () => uniform(rng, -0.1, 0.1));
-  const onnx = exportHeadOnnx(
-    {
-      type: 'linear',
-      dim,
-      hidden: 0,
-      classes: 2,
-      w1: fill(dim * 2),
-      b1: fill(2),
-      w2: new Float32Array(0),
-      b2: new Float32Array(0),
-    },
-    { producerVersion: 'bench' },
-  );
-  const form = new FormData();
-  form.set('leaseToken', grant.leaseToken);
-  form.set(
-    'manifest',
-    JSON.stringify({
-      formatVersion: 1,
-      kind: 'head',
-      backbone: { id: backbone.id, fingerprint: backbone.fingerprint },
-      input: { name: 'embedding', dim },
-      preprocessing: backbone.preprocessing,
-      id2label: { '0': 'a', '1': 'b' },
-      metrics: { valAccuracy: 0 },
-    }),
-  );
-  form.set('head', new Blob([onnx.slice()]), 'head.onnx');
-  const done = (await (
-    await call(edge, `/internal/v1/jobs/${grant.jobId}/complete`, edge.workerToken, {
-      method: 'POST',
-      body: form,
-    })
-  ).json()) as { headId: string };
-  await call(edge, '/v1/aliases/production', key, {
+  await edgeCall(edge, '/v1/aliases/production', key, {
     method: 'PUT',
-    headers: json,
-    body: JSON.stringify({ headId: done.headId }),
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ headId }),
   });
-  return done.headId;
+  return headId;
 }
 
 const percentile = (sorted: readonly number[], p: number) =>

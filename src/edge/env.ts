@@ -51,3 +51,15 @@ export interface AppEnv {
     adminName: string;
   };
 }
+
+/**
+ * A seconds var (KEY_VERDICT_SECONDS and the like) as milliseconds: `fallback` seconds when it is
+ * unset or not a number of 0 or more.
+ *
+ * @example
+ * secondsVar(env.RESOLVE_SECONDS, 30); // 30000 unless the var says otherwise
+ */
+export function secondsVar(value: string | undefined, fallback: number): number {
+  const seconds = value === undefined ? fallback : Number(value);
+  return (Number.isFinite(seconds) && seconds >= 0 ? seconds : fallback) * 1000;
+}

@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, stat } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseLesson, type Quiz } from '../../src/shared/lessons.js';
 import { startLocalEdge, type LocalEdge } from '../../scripts/lib/local-edge.js';
@@ -70,6 +70,20 @@ async function events(
       ).events.filter((e) => e.type === t),
     type,
   );
+}
+
+/**
+ * In a trainer (element or iframe): the backbone list comes from the catalogue, each entry with
+ * what it measured; picks mobilenet-v2-0.35, the quickest to train.
+ */
+async function chooseQuickestBackbone(trainer: { locator(selector: string): Locator }) {
+  const backbones = trainer.locator('select option');
+  await backbones.nth(1).waitFor({ state: 'attached' });
+  expect(await backbones.count()).toBeGreaterThanOrEqual(5);
+  expect(await backbones.allInnerTexts()).toContainEqual(
+    expect.stringMatching(/^mobilenet-v2-0\.35 · [\d.]+ ms at the edge · /),
+  );
+  await trainer.locator('select').selectOption('mobilenet-v2-0.35');
 }
 
 async function shot(name: string, selector?: string): Promise<void> {
@@ -256,15 +270,8 @@ describe('widgets on a host page in Chromium', () => {
         .sort()
         .slice(0, 6)
         .map((f) => path.join(DATASETS_DIR, 'hymenoptera_data', 'train', label, f));
-    // The backbone list comes from the catalogue, each with what it measured; the quickest is
-    // chosen here, and the job must carry it.
-    const backbones = t.locator('select option');
-    await backbones.nth(1).waitFor({ state: 'attached' });
-    expect(await backbones.count()).toBeGreaterThanOrEqual(5);
-    expect(await backbones.allInnerTexts()).toContainEqual(
-      expect.stringMatching(/^mobilenet-v2-0\.35 · [\d.]+ ms at the edge · /),
-    );
-    await t.locator('select').selectOption('mobilenet-v2-0.35');
+    // The quickest backbone from the catalogue's list; the job must carry it.
+    await chooseQuickestBackbone(t);
     await t.locator('input[type=text]').nth(0).fill('ants');
     await t.locator('input[type=text]').nth(1).fill('bees');
     await t
@@ -389,15 +396,8 @@ describe('widgets on a host page in Chromium', () => {
         .sort()
         .slice(0, 5)
         .map((f) => path.join(DATASETS_DIR, 'hymenoptera_data', 'val', label, f));
-    // The backbone list comes from the catalogue, each with what it measured; the quickest is
-    // chosen here, and the job must carry it.
-    const backbones = t.locator('select option');
-    await backbones.nth(1).waitFor({ state: 'attached' });
-    expect(await backbones.count()).toBeGreaterThanOrEqual(5);
-    expect(await backbones.allInnerTexts()).toContainEqual(
-      expect.stringMatching(/^mobilenet-v2-0\.35 · [\d.]+ ms at the edge · /),
-    );
-    await t.locator('select').selectOption('mobilenet-v2-0.35');
+    // The quickest backbone from the catalogue's list; the job must carry it.
+    await chooseQuickestBackbone(t);
     await t.locator('input[type=text]').nth(0).fill('ants');
     await t.locator('input[type=text]').nth(1).fill('bees');
     await t

@@ -4,7 +4,7 @@
 // isolate writes once in 500 requests. An isolate evicted before its flush loses those counts
 // (the admin usage report is a count, not a bill).
 import type { Context } from 'hono';
-import type { AppEnv } from '../env.js';
+import { secondsVar, type AppEnv } from '../env.js';
 
 export const DEFAULT_USAGE_FLUSH_SECONDS = 5;
 
@@ -20,11 +20,6 @@ const writtenHour = new Map<string, string>();
  * another rather than waiting on it forever.
  */
 let scheduledUntil = 0;
-
-function flushSeconds(value: string | undefined): number {
-  const seconds = value === undefined ? DEFAULT_USAGE_FLUSH_SECONDS : Number(value);
-  return Number.isFinite(seconds) && seconds >= 0 ? seconds : DEFAULT_USAGE_FLUSH_SECONDS;
-}
 
 async function flush(db: D1Database): Promise<void> {
   scheduledUntil = 0;
@@ -77,14 +72,14 @@ export function recordKeyUse(
     lastUsed.set(holder.keyId, hour);
   }
   const now = Date.now();
-  const seconds = flushSeconds(c.env.USAGE_FLUSH_SECONDS);
-  if (seconds > 0 && now < scheduledUntil) return;
-  scheduledUntil = now + seconds * 1000 + 1000;
+  const delayMs = secondsVar(c.env.USAGE_FLUSH_SECONDS, DEFAULT_USAGE_FLUSH_SECONDS);
+  if (delayMs > 0 && now < scheduledUntil) return;
+  scheduledUntil = now + delayMs + 1000;
   const db = c.env.DB;
   const writing =
-    seconds === 0
+    delayMs === 0
       ? flush(db)
-      : new Promise((resolve) => setTimeout(resolve, seconds * 1000)).then(() => flush(db));
+      : new Promise((resolve) => setTimeout(resolve, delayMs)).then(() => flush(db));
   try {
     c.executionCtx.waitUntil(writing);
   } catch {

@@ -3,6 +3,7 @@
 // enabled) through the API takes effect at once in the isolate that handled the change and within
 // KEY_VERDICT_SECONDS (default 60) in every other isolate, everywhere.
 import { keyHolder, type D1Like } from '../../shared/tenants.js';
+import { secondsVar } from '../env.js';
 
 export type KeyHolder = NonNullable<Awaited<ReturnType<typeof keyHolder>>>;
 
@@ -19,12 +20,8 @@ const verdicts = new Map<string, Verdict>();
 const inFlight = new Map<string, Promise<KeyHolder | undefined>>();
 
 /** KEY_VERDICT_SECONDS as milliseconds (0 turns the memory off). */
-export function verdictTtlMs(value: string | undefined): number {
-  const seconds = value === undefined ? DEFAULT_KEY_VERDICT_SECONDS : Number(value);
-  return Number.isFinite(seconds) && seconds >= 0
-    ? seconds * 1000
-    : DEFAULT_KEY_VERDICT_SECONDS * 1000;
-}
+export const verdictTtlMs = (value: string | undefined): number =>
+  secondsVar(value, DEFAULT_KEY_VERDICT_SECONDS);
 
 /**
  * Who holds `apiKey` (undefined: unknown, revoked, or its tenant disabled), from this isolate's

@@ -4,7 +4,7 @@
 // Durable Object call. The rule: an alias moved or a head deleted through the API is seen at
 // once by the isolate that handled the change, and within RESOLVE_SECONDS everywhere else.
 import { HEAD_ID, AliasNameSchema } from '../../shared/heads.js';
-import type { Env } from '../env.js';
+import { secondsVar, type Env } from '../env.js';
 import { ApiError } from '../errors.js';
 import { coordinatorOf } from '../jobs/service.js';
 import type { ModelTarget } from './classifier.js';
@@ -19,11 +19,6 @@ const answers = new Map<string, { answer: Answer; expires: number }>();
 const inFlight = new Map<string, Promise<Answer[]>>();
 
 const answerKey = (tenantId: string, ref: string) => `${tenantId}\n${ref}`;
-
-function resolveTtlMs(value: string | undefined): number {
-  const seconds = value === undefined ? DEFAULT_RESOLVE_SECONDS : Number(value);
-  return (Number.isFinite(seconds) && seconds >= 0 ? seconds : DEFAULT_RESOLVE_SECONDS) * 1000;
-}
 
 /**
  * Forgets what this isolate remembers of a tenant's names after a change made here: a deleted
@@ -53,7 +48,7 @@ async function resolveHeadRefs(
   refs: readonly string[],
 ): Promise<Answer[]> {
   const now = Date.now();
-  const ttl = resolveTtlMs(env.RESOLVE_SECONDS);
+  const ttl = secondsVar(env.RESOLVE_SECONDS, DEFAULT_RESOLVE_SECONDS);
   const found = refs.map((ref) => {
     const known = ttl > 0 ? answers.get(answerKey(tenantId, ref)) : undefined;
     return known && known.expires > now ? known.answer : undefined;
