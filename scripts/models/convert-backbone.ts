@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import type { BackboneSpec } from '../../src/shared/backbones.js';
 import { sha256Hex, weightsFingerprint } from '../../src/shared/fingerprint.js';
-import { backboneBlocks } from './blocks.js';
+import { backboneBlocks } from '../../src/shared/backbone-blocks.js';
 import { blockInputs } from '../../src/shared/backbone-graph.js';
 import { MANIFEST_FORMAT_VERSION, parseBackboneManifest, type BackboneManifest } from '../../src/shared/manifest.js';
 import { foldBatchNorm, foldPadding, pruneInitializers, serialiseGraph } from './onnx-ir.js';

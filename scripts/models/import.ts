@@ -14,7 +14,12 @@ import {
   loadLabels,
   sourcePath,
 } from './convert-backbone.js';
-import { importOnnxBackbone, ONNX_IMPORTER_VERSION } from './onnx-import.js';
+import {
+  importOnnxBackbone,
+  ONNX_IMPORTER_VERSION,
+  syntheticTrialImages,
+} from '../../src/shared/onnx-import.js';
+import { nodeTrialRuntime } from './trial-runtime.js';
 import { readSource } from './tfjs-format.js';
 
 /** The default models mirror, next to the project (CI and development machines have it). */
@@ -39,33 +44,13 @@ export async function trialPhotos(dir = DEFAULT_TRIAL_PHOTOS): Promise<RgbImage[
   return Promise.all(names.slice(0, 2).map(async (n) => decodeFile(await readFile(path.join(dir, n)))));
 }
 
-/**
- * Two smooth synthetic images: the trial run of a catalogue backbone whose weights are pinned
- * by fingerprint, on a machine without the photo datasets (`npm start` needs only the models).
- */
-function syntheticPhotos(): RgbImage[] {
-  return [0, 1].map((k) => {
-    const width = 320;
-    const height = 240;
-    const data = new Uint8Array(width * height * 3);
-    for (let y = 0; y < height; y++)
-      for (let x = 0; x < width; x++) {
-        const i = (y * width + x) * 3;
-        data[i] = (x * (k + 1)) % 256;
-        data[i + 1] = (y * (2 - k)) % 256;
-        data[i + 2] = ((x + y) * 3) % 256;
-      }
-    return { width, height, channels: 3 as const, data };
-  });
-}
-
 /** Real photos when there are some, else synthetic ones (catalogue backbones only). */
 async function catalogueTrialPhotos(dir: string | undefined, log: (line: string) => void): Promise<RgbImage[]> {
   try {
     return await trialPhotos(dir);
   } catch (err) {
     log(`trial run on synthetic images: ${err instanceof Error ? err.message : String(err)}`);
-    return syntheticPhotos();
+    return syntheticTrialImages();
   }
 }
 
@@ -93,6 +78,7 @@ async function importCatalogueOnnx(
     card,
     ...(labels ? { labels: Object.values(labels) } : {}),
     photos: await photos(),
+    runtime: nodeTrialRuntime,
   });
   if (result.manifest.fingerprint !== spec.fingerprint)
     throw new FingerprintMismatchError(
@@ -148,6 +134,7 @@ export async function importOnnxFolder(opts: {
     card,
     ...(labels ? { labels } : {}),
     photos: await trialPhotos(opts.photos),
+    runtime: nodeTrialRuntime,
   });
   const dir = path.join(out, manifest.id);
   await mkdir(dir, { recursive: true });

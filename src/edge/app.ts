@@ -15,6 +15,7 @@ import { rateLimit } from './auth/middleware.js';
 import { embedRoutes } from './routes/embed.js';
 import { lessonPages, lessonsApi } from './routes/lessons.js';
 import { JOBS_API_DOCS } from './routes/api-docs.js';
+import { BACKBONES_API_DOCS, backbonesRoutes } from './routes/backbones.js';
 import { HEADS_API_DOCS, aliasesRoutes, headsRoutes } from './routes/heads.js';
 import { adminRoutes } from './routes/admin.js';
 import { ADMIN_API_DOCS, KEYS_API_DOCS } from './routes/admin-docs.js';
@@ -50,6 +51,7 @@ app.route('/v1/datasets', datasetsRoutes);
 app.route('/v1/fine-tunes', jobsRoutes);
 app.route('/v1/batches', batchesRoutes);
 app.route('/v1/heads', headsRoutes);
+app.route('/v1/backbones', backbonesRoutes);
 app.route('/v1/aliases', aliasesRoutes);
 app.route('/v1/keys', keysRoutes);
 app.route('/v1/lessons', lessonsApi);
@@ -80,7 +82,13 @@ app.openAPIRegistry.registerComponent('securitySchemes', 'adminToken', {
   description:
     'An admin token, hs_admin_… (npm run provision prints the first; npm start writes one to .headstart/local.json). Accepted by /admin/v1 only.',
 });
-for (const route of [...JOBS_API_DOCS, ...HEADS_API_DOCS, ...KEYS_API_DOCS, ...ADMIN_API_DOCS])
+for (const route of [
+  ...JOBS_API_DOCS,
+  ...HEADS_API_DOCS,
+  ...BACKBONES_API_DOCS,
+  ...KEYS_API_DOCS,
+  ...ADMIN_API_DOCS,
+])
   app.openAPIRegistry.registerPath(route);
 /** The document as served: generated once per isolate, finished per origin. */
 let generated: ReturnType<typeof app.getOpenAPI31Document> | undefined;

@@ -112,11 +112,33 @@ export const DEFAULT_EMBEDDER: BackboneId = 'mobilenet-v2-1.0';
  */
 export const DEFAULT_CLASSIFIER: BackboneId = 'mobilenet-v2-1.0';
 
-/** R2 keys of a backbone's files: deterministic, so re-imports overwrite in place. */
-export const backboneKeys = (id: string) => ({
-  manifest: `backbones/${id}/manifest.json`,
-  model: `backbones/${id}/model.onnx`,
-});
+/**
+ * A tenant's own backbone (POST /v1/backbones) is referred to inside Headstart as
+ * `{tenantId}/{name}`: jobs, heads and the worker carry this full reference, and only its owner
+ * may name it (by `name` alone or in full).
+ */
+export const TENANT_BACKBONE_REF = /^(ten_[A-Za-z0-9_-]{16})\/([a-z0-9][a-z0-9.-]{1,63})$/;
+/** A backbone as jobs and heads name it: a catalogue id or a tenant's full reference. */
+export const BACKBONE_REF_PATTERN = /^(ten_[A-Za-z0-9_-]{16}\/)?[a-z0-9][a-z0-9.-]{1,63}$/;
+
+/** The owner and name of a tenant backbone reference (undefined for a catalogue id). */
+export function tenantBackboneOf(ref: string): { tenantId: string; name: string } | undefined {
+  const match = TENANT_BACKBONE_REF.exec(ref);
+  return match ? { tenantId: match[1]!, name: match[2]! } : undefined;
+}
+
+/** R2 prefix of one tenant's own backbones. */
+export const tenantBackbonesPrefix = (tenantId: string) => `tenant-backbones/${tenantId}/`;
+
+/**
+ * R2 keys of a backbone's files: deterministic, so re-imports overwrite in place. A tenant's own
+ * live under `tenant-backbones/{tenantId}/`, apart from the catalogue's listing.
+ */
+export const backboneKeys = (ref: string) => {
+  const owned = tenantBackboneOf(ref);
+  const dir = owned ? `${tenantBackbonesPrefix(owned.tenantId)}${owned.name}` : `backbones/${ref}`;
+  return { manifest: `${dir}/manifest.json`, model: `${dir}/model.onnx` };
+};
 
 /** Looks a backbone up by id. */
 export function findBackbone(id: string): BackboneSpec | undefined {

@@ -2,7 +2,7 @@
 // shapes the edge and the GPU worker exchange.
 import { z } from 'zod';
 import { AUGMENTATION_PRESET_NAMES } from './augment.js';
-import { BACKBONE_ID_PATTERN, BACKBONE_IDS, DEFAULT_EMBEDDER } from './backbones.js';
+import { BACKBONE_REF_PATTERN, BACKBONE_IDS, DEFAULT_EMBEDDER } from './backbones.js';
 
 /** Every state a job can be in; `succeeded`, `failed` and `canceled` are final. */
 export const JOB_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'canceled'] as const;
@@ -70,7 +70,10 @@ export const FineTuneSpecSchema = z
     /** A catalogue backbone (BACKBONE_IDS) or one imported into the models bucket. */
     backbone: z
       .string()
-      .regex(BACKBONE_ID_PATTERN, `a backbone id such as ${BACKBONE_IDS.join(', ')}`),
+      .regex(
+        BACKBONE_REF_PATTERN,
+        `a backbone id such as ${BACKBONE_IDS.join(', ')}, or one of your own (GET /v1/backbones)`,
+      ),
     strategy: z.enum(STRATEGIES),
     head: HeadSchema,
     epochs: z.number().int().min(1).max(500),

@@ -107,7 +107,8 @@ export type BackboneBlock = z.infer<typeof BackboneBlockSchema>;
 export const BackboneManifestSchema = z.object({
   formatVersion: z.literal(MANIFEST_FORMAT_VERSION),
   kind: z.literal('backbone'),
-  id: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,63}$/),
+  /** A catalogue id, or a tenant's backbone as `{tenantId}/{name}` (BACKBONE_REF_PATTERN). */
+  id: z.string().regex(/^(ten_[A-Za-z0-9_-]{16}\/)?[a-z0-9][a-z0-9.-]{1,63}$/),
   displayName: z.string().min(1),
   /** sha256 over the source weights' names, dtypes, shapes and bytes (see fingerprint.ts). */
   fingerprint: sha256Hex,

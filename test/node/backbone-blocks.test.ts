@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseBackboneManifest } from '../../src/shared/manifest.js';
-import { backboneBlocks } from '../../scripts/models/blocks.js';
+import { backboneBlocks } from '../../src/shared/backbone-blocks.js';
 import { TEST_MODELS } from '../support/paths.js';
 
 const manifest = async (id: string) =>

@@ -16,9 +16,11 @@ import {
   BackboneImportError,
   importOnnxBackbone,
   MAX_BACKBONE_BYTES,
-} from '../../scripts/models/onnx-import.js';
+} from '../../src/shared/onnx-import.js';
 import { DATASETS_DIR, MODELS_SOURCE } from '../support/paths.js';
+import { nodeTrialRuntime as runtime } from '../../scripts/models/trial-runtime.js';
 import { decodePhoto, photosOf } from '../support/photos.js';
+import { oddNode, tinyModel } from '../support/tiny-backbone.js';
 
 const { onnx } = onnxProto;
 const MNV2 = path.join(MODELS_SOURCE, 'mobilenet_v2_1.0_224_torchvision');
@@ -51,6 +53,7 @@ describe('importing the shared MobileNetV2 files', () => {
       card: card({ outputs: { logits: 'logits', labels: 'imagenet' } }),
       labels: imagenet,
       photos,
+      runtime,
     });
     expect(manifest.source.format).toBe('onnx');
     expect(manifest.onnx.quantized).toBe(false);
@@ -99,6 +102,7 @@ describe('importing the shared MobileNetV2 files', () => {
       card: card({ id: 'mnv2-int8', outputs: { logits: 'output', labels: 'imagenet' } }),
       labels: imagenet,
       photos,
+      runtime,
     });
     expect(manifest.onnx.quantized).toBe(true);
     expect(manifest.onnx.input.name).toBe('input');
@@ -124,76 +128,6 @@ describe('importing the shared MobileNetV2 files', () => {
 });
 
 /** A small float backbone with generic node names: Conv → Relu → Conv → Relu → pool → Gemm. */
-function tinyModel(
-  opts: {
-    inputDims?: (number | string)[];
-    weight?: number;
-    extraNode?: onnxProto.onnx.INodeProto;
-    externalData?: boolean;
-  } = {},
-): Uint8Array {
-  const f = (name: string, dims: number[], fill: (i: number) => number) =>
-    onnx.TensorProto.create({
-      name,
-      dataType: 1,
-      dims,
-      floatData: Array.from({ length: dims.reduce((a, b) => a * b, 1) }, (_, i) => fill(i)),
-    });
-  const w = opts.weight ?? 0.01;
-  const initializer = [
-    f('w1', [4, 3, 3, 3], (i) => w * ((i % 7) - 3)),
-    f('b1', [4], () => 0.1),
-    f('w2', [8, 4, 1, 1], (i) => w * ((i % 5) - 2)),
-    f('fc', [8, 5], (i) => 0.1 * ((i % 3) - 1)),
-    f('fc_b', [5], () => 0),
-  ];
-  if (opts.externalData) {
-    initializer[0]!.dataLocation = onnx.TensorProto.DataLocation.EXTERNAL;
-    initializer[0]!.externalData = [{ key: 'location', value: 'weights.bin' }];
-    initializer[0]!.floatData = [];
-  }
-  const node = (
-    opType: string,
-    input: string[],
-    output: string,
-    attrs: Record<string, number[]> = {},
-  ) =>
-    onnx.NodeProto.create({
-      name: `n_${output}`,
-      opType,
-      input,
-      output: [output],
-      attribute: Object.entries(attrs).map(([name, ints]) =>
-        onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.INTS, ints }),
-      ),
-    });
-  const nodes = [
-    node('Conv', ['image', 'w1', 'b1'], 'c1', { pads: [1, 1, 1, 1], strides: [2, 2] }),
-    node('Relu', ['c1'], 'r1'),
-    node('Conv', ['r1', 'w2'], 'c2'),
-    node('Relu', ['c2'], 'r2'),
-    node('GlobalAveragePool', ['r2'], 'pool'),
-    node('Flatten', ['pool'], 'flat'),
-    node('Gemm', ['flat', 'fc', 'fc_b'], 'scores'),
-    ...(opts.extraNode ? [opts.extraNode] : []),
-  ];
-  const dims = (opts.inputDims ?? ['N', 3, 32, 32]).map((d) =>
-    typeof d === 'number' ? { dimValue: d } : { dimParam: d },
-  );
-  const model = onnx.ModelProto.create({
-    irVersion: 7,
-    opsetImport: [{ domain: '', version: 13 }],
-    graph: {
-      name: 'tiny',
-      node: nodes,
-      initializer,
-      input: [{ name: 'image', type: { tensorType: { elemType: 1, shape: { dim: dims } } } }],
-      output: [{ name: 'scores', type: { tensorType: { elemType: 1 } } }],
-    },
-  });
-  return onnx.ModelProto.encode(model).finish();
-}
-
 const tinyCard = (extra: Partial<BackboneCardInput> = {}) =>
   card({
     preprocessing: {
@@ -204,15 +138,6 @@ const tinyCard = (extra: Partial<BackboneCardInput> = {}) =>
     ...extra,
   });
 const labels5 = ['a', 'b', 'c', 'd', 'e'];
-/** A node named "odd" after the classifier, with an operator of our choosing. */
-const oddNode = (opType: string, domain?: string) =>
-  onnx.NodeProto.create({
-    name: 'odd',
-    opType,
-    ...(domain ? { domain } : {}),
-    input: ['scores'],
-    output: ['odd'],
-  });
 
 describe('importing a small generic backbone', () => {
   it('finds the embedding before the classifier, makes a fixed batch of 1 dynamic, and cuts blocks by the graph', async () => {
@@ -221,6 +146,7 @@ describe('importing a small generic backbone', () => {
       card: tinyCard({ outputs: { logits: 'scores', labels: labels5 } }),
       labels: labels5,
       photos,
+      runtime,
     });
     expect(manifest.embeddingDim).toBe(8);
     expect(manifest.onnx.outputs.embedding.name).toBe('embedding');
@@ -251,12 +177,14 @@ describe('importing a small generic backbone', () => {
           bytes: new TextEncoder().encode('<html>not a model</html>'),
           card: tinyCard(),
           photos,
+          runtime,
         }),
       { field: 'model', code: 'invalid_model', message: /not an ONNX model/ },
     ],
     [
       'a truncated file',
-      () => importOnnxBackbone({ bytes: tinyModel().slice(0, 300), card: tinyCard(), photos }),
+      () =>
+        importOnnxBackbone({ bytes: tinyModel().slice(0, 300), card: tinyCard(), photos, runtime }),
       { field: 'model', code: 'invalid_model', message: /not an ONNX model/ },
     ],
     [
@@ -266,13 +194,19 @@ describe('importing a small generic backbone', () => {
           bytes: new Uint8Array(MAX_BACKBONE_BYTES + 1),
           card: tinyCard(),
           photos,
+          runtime,
         }),
       { field: 'model', code: 'model_too_large', message: /over the 33554432-byte limit/ },
     ],
     [
       'weights in an external file',
       () =>
-        importOnnxBackbone({ bytes: tinyModel({ externalData: true }), card: tinyCard(), photos }),
+        importOnnxBackbone({
+          bytes: tinyModel({ externalData: true }),
+          card: tinyCard(),
+          photos,
+          runtime,
+        }),
       {
         field: 'model',
         code: 'external_data',
@@ -286,6 +220,7 @@ describe('importing a small generic backbone', () => {
           bytes: tinyModel({ extraNode: oddNode('Frobnicate', 'com.example') }),
           card: tinyCard(),
           photos,
+          runtime,
         }),
       {
         field: 'model',
@@ -300,6 +235,7 @@ describe('importing a small generic backbone', () => {
           bytes: tinyModel({ extraNode: oddNode('NoSuchOp') }),
           card: tinyCard(),
           photos,
+          runtime,
         }),
       {
         field: 'model',
@@ -309,7 +245,13 @@ describe('importing a small generic backbone', () => {
     ],
     [
       'a card naming an input the graph lacks',
-      () => importOnnxBackbone({ bytes: tinyModel(), card: tinyCard({ input: 'pixels' }), photos }),
+      () =>
+        importOnnxBackbone({
+          bytes: tinyModel(),
+          card: tinyCard({ input: 'pixels' }),
+          photos,
+          runtime,
+        }),
       {
         field: 'card.input',
         code: 'invalid_card',
@@ -323,6 +265,7 @@ describe('importing a small generic backbone', () => {
           bytes: tinyModel({ inputDims: ['N', 3072] }),
           card: tinyCard(),
           photos,
+          runtime,
         }),
       {
         field: 'card.input',
@@ -337,6 +280,7 @@ describe('importing a small generic backbone', () => {
           bytes: tinyModel({ inputDims: ['N', 3, 48, 48] }),
           card: tinyCard(),
           photos,
+          runtime,
         }),
       {
         field: 'card.input',
@@ -351,6 +295,7 @@ describe('importing a small generic backbone', () => {
           bytes: tinyModel({ inputDims: [8, 3, 32, 32] }),
           card: tinyCard(),
           photos,
+          runtime,
         }),
       { field: 'card.input', code: 'invalid_model', message: /fixed batch of 8/ },
     ],
@@ -361,6 +306,7 @@ describe('importing a small generic backbone', () => {
           bytes: tinyModel(),
           card: tinyCard({ outputs: { embedding: 'features' } }),
           photos,
+          runtime,
         }),
       { field: 'card.outputs.embedding', code: 'invalid_card', message: /no tensor "features"/ },
     ],
@@ -372,6 +318,7 @@ describe('importing a small generic backbone', () => {
           card: tinyCard({ outputs: { logits: 'output', labels: labels5 } }),
           labels: labels5,
           photos,
+          runtime,
         }),
       { field: 'card.outputs.logits', code: 'invalid_card', message: /no tensor "output"/ },
     ],
@@ -383,6 +330,7 @@ describe('importing a small generic backbone', () => {
           card: tinyCard({ outputs: { logits: 'scores', labels: ['x', 'y'] } }),
           labels: ['x', 'y'],
           photos,
+          runtime,
         }),
       {
         field: 'card.outputs.logits',
@@ -393,7 +341,12 @@ describe('importing a small generic backbone', () => {
     [
       'a model that gives NaN on real photos',
       () =>
-        importOnnxBackbone({ bytes: tinyModel({ weight: Number.NaN }), card: tinyCard(), photos }),
+        importOnnxBackbone({
+          bytes: tinyModel({ weight: Number.NaN }),
+          card: tinyCard(),
+          photos,
+          runtime,
+        }),
       {
         field: 'card.outputs.embedding',
         code: 'trial_run_failed',

@@ -58,6 +58,12 @@ async function importUserBackbone(): Promise<void> {
 export default async function setup(): Promise<void> {
   await importBackbones({ source: MODELS_SOURCE, out: TEST_MODELS });
   await importUserBackbone();
+  // The int8 file as users upload it to POST /v1/backbones (served to workerd as a fixture).
+  await mkdir(path.join(TEST_CACHE, 'sources'), { recursive: true });
+  await copyFile(
+    path.join(MODELS_SOURCE, 'mobilenet_v2_1.0_224_torchvision/source/mobilenetv2-12-int8.onnx'),
+    path.join(TEST_CACHE, 'sources', 'mobilenetv2-12-int8.onnx'),
+  );
   const dir = path.join(TEST_CACHE, 'parity');
   await mkdir(dir, { recursive: true });
   // Dataset photos, and full-size phone photos that the decoding contract shrinks while decoding.

@@ -1,5 +1,12 @@
 // Backbones from R2: manifests, integrity-checked model bytes, and one session per isolate.
-import { BACKBONE_ID_PATTERN as BACKBONE_ID, backboneKeys } from '../../shared/backbones.js';
+import {
+  BACKBONE_ID_PATTERN as BACKBONE_ID,
+  BACKBONE_IDS,
+  BACKBONE_REF_PATTERN,
+  backboneKeys,
+  tenantBackboneOf,
+  tenantBackbonesPrefix,
+} from '../../shared/backbones.js';
 import { sha256Hex } from '../../shared/fingerprint.js';
 import { BackboneManifestSchema, type BackboneManifest } from '../../shared/manifest.js';
 import { withGraphOutputs } from '../../shared/onnx-outputs.js';
@@ -34,12 +41,57 @@ export async function getBackboneManifest(
   id: string,
   field = 'model',
 ): Promise<BackboneManifest> {
-  const manifest = BACKBONE_ID.test(id)
+  const manifest = BACKBONE_REF_PATTERN.test(id)
     ? await readManifest(bucket, backboneKeys(id).manifest)
     : undefined;
   if (!manifest)
     throw new ApiError('not_found', `no model named "${id}"; GET /v1/models lists them`, field);
   return manifest;
+}
+
+/**
+ * What a backbone name means to `tenantId`: the tenant's own backbone of that name (as its full
+ * reference `{tenantId}/{name}`), else the catalogue's (or another backbone imported into the
+ * models bucket). A full reference to another tenant's backbone is treated as unknown, so its
+ * existence never shows. Returns undefined for a name nobody the tenant may use has.
+ *
+ * @example
+ * const ref = await resolveBackboneRef(env.MODELS, tenantId, 'my-mnv2'); // 'ten_…/my-mnv2'
+ */
+export async function resolveBackboneRef(
+  bucket: R2Bucket,
+  tenantId: string | undefined,
+  name: string,
+): Promise<string | undefined> {
+  const owned = tenantBackboneOf(name);
+  if (owned) {
+    if (owned.tenantId !== tenantId) return undefined;
+    return (await bucket.head(backboneKeys(name).manifest)) ? name : undefined;
+  }
+  if (!BACKBONE_ID.test(name)) return undefined;
+  // Tenant backbones cannot take a catalogue name, so those need no tenant lookup.
+  if (tenantId && !(BACKBONE_IDS as readonly string[]).includes(name)) {
+    const ref = `${tenantId}/${name}`;
+    if (await bucket.head(backboneKeys(ref).manifest)) return ref;
+  }
+  return (await bucket.head(backboneKeys(name).manifest)) ? name : undefined;
+}
+
+/** A tenant's own backbone manifests, sorted by name. */
+export async function listTenantBackboneManifests(
+  bucket: R2Bucket,
+  tenantId: string,
+): Promise<BackboneManifest[]> {
+  const prefix = tenantBackbonesPrefix(tenantId);
+  const listed = await bucket.list({ prefix, delimiter: '/' });
+  const manifests = await Promise.all(
+    listed.delimitedPrefixes.map((p) =>
+      readManifest(bucket, `${p}manifest.json`).catch(() => undefined),
+    ),
+  );
+  return manifests
+    .filter((m): m is BackboneManifest => m !== undefined)
+    .sort((a, b) => a.id.localeCompare(b.id));
 }
 
 /** Every backbone manifest in the bucket, sorted by id. */

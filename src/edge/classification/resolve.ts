@@ -8,7 +8,7 @@ import { secondsVar, type Env } from '../env.js';
 import { ApiError } from '../errors.js';
 import { coordinatorOf } from '../jobs/service.js';
 import type { ModelTarget } from './classifier.js';
-import { getBackboneManifest } from './model-store.js';
+import { resolveBackboneRef } from './model-store.js';
 
 type Answer = { headId: string } | { missing: string };
 
@@ -81,16 +81,6 @@ async function resolveHeadRefs(
   });
 }
 
-async function isBackbone(bucket: R2Bucket, ref: string): Promise<boolean> {
-  try {
-    await getBackboneManifest(bucket, ref);
-    return true;
-  } catch (err) {
-    if (err instanceof ApiError && err.code === 'not_found') return false;
-    throw err;
-  }
-}
-
 /**
  * @example
  * const targets = await resolveModels(env, ['mobilenet-v1-0.25', 'production'], tenantId, 'query.model');
@@ -101,15 +91,20 @@ export async function resolveModels(
   tenantId: string | undefined,
   field: string,
 ): Promise<ModelTarget[]> {
-  // Names with a dot (versioned backbone ids) or not shaped like an alias can only be backbones.
-  const kinds = await Promise.all(
+  // A backbone the caller may use (its own first, then the catalogue's) wins over an alias of
+  // the same name; names with a dot (versioned backbone ids) or not shaped like an alias can
+  // only be backbones.
+  const backbones = await Promise.all(
     refs.map(async (ref) =>
-      HEAD_ID.test(ref)
-        ? 'head'
-        : !AliasNameSchema.safeParse(ref).success || (await isBackbone(env.MODELS, ref))
-          ? 'backbone'
-          : 'head',
+      HEAD_ID.test(ref) ? undefined : await resolveBackboneRef(env.MODELS, tenantId, ref),
     ),
+  );
+  const kinds = refs.map((ref, i) =>
+    HEAD_ID.test(ref)
+      ? 'head'
+      : backbones[i] !== undefined || !AliasNameSchema.safeParse(ref).success
+        ? 'backbone'
+        : 'head',
   );
   const headRefs = refs.filter((_, i) => kinds[i] === 'head');
   let resolved: Answer[] = [];
@@ -133,7 +128,16 @@ export async function resolveModels(
   }
   let next = 0;
   return refs.map((ref, i): ModelTarget => {
-    if (kinds[i] === 'backbone') return { kind: 'backbone', ref, backboneId: ref };
+    if (kinds[i] === 'backbone') {
+      const backboneId = backbones[i];
+      if (backboneId === undefined)
+        throw new ApiError(
+          'not_found',
+          `no model named "${ref}"; GET /v1/models lists them, GET /v1/backbones adds your own`,
+          field,
+        );
+      return { kind: 'backbone', ref, backboneId };
+    }
     const answer = resolved[next++]!;
     if ('missing' in answer)
       throw new ApiError(

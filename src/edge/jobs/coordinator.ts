@@ -345,6 +345,37 @@ export class JobCoordinator extends DurableObject<Env> {
     );
   }
 
+  /**
+   * What still uses a tenant's backbone (full reference): its live heads (an alias always points
+   * at one) and its jobs that have not finished. Deleting the backbone waits for both to go.
+   */
+  backboneUsers(
+    tenantId: string,
+    ref: string,
+    /** Jobs on this backbone the queue may not have delivered yet (from D1). */
+    submitted: string[],
+  ): { heads: string[]; jobs: string[] } {
+    const heads = this.sql
+      .exec<{ id: string }>(
+        'SELECT id FROM heads WHERE tenant_id = ? AND backbone_id = ? AND deleted_at IS NULL LIMIT 5',
+        tenantId,
+        ref,
+      )
+      .toArray()
+      .map((r) => r.id);
+    const unfinished = this.sql
+      .exec<{ id: string; spec_json: string }>(
+        "SELECT id, spec_json FROM jobs WHERE tenant_id = ? AND status IN ('queued', 'running')",
+        tenantId,
+      )
+      .toArray()
+      .filter((r) => (JSON.parse(r.spec_json) as { backbone?: string }).backbone === ref)
+      .map((r) => r.id);
+    // A submitted job the coordinator has not registered yet is still to run.
+    const undelivered = submitted.filter((id) => !this.row(id));
+    return { heads, jobs: [...new Set([...unfinished, ...undelivered])].slice(0, 5) };
+  }
+
   /** Extends the lease; tells the worker whether the job was canceled meanwhile. */
   async heartbeat(
     jobId: string,
@@ -835,6 +866,7 @@ export type CoordinatorClient = Asynced<
     | 'listHeads'
     | 'getHead'
     | 'resolveHeads'
+    | 'backboneUsers'
     | 'setAlias'
     | 'listAliases'
     | 'deleteAlias'

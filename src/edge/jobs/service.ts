@@ -10,7 +10,7 @@ import {
 } from '../../shared/jobs.js';
 import { newId } from '../../shared/secrets.js';
 import { cutBlocks, planStrategy } from '../../shared/strategies.js';
-import { getBackboneManifest } from '../classification/model-store.js';
+import { getBackboneManifest, resolveBackboneRef } from '../classification/model-store.js';
 import type { Env, JobMessage } from '../env.js';
 import { ApiError } from '../errors.js';
 import { settle, type CoordinatorClient } from './coordinator.js';
@@ -80,17 +80,16 @@ async function validateSpec(
     throw new ApiError('invalid_request', issue?.message ?? 'invalid job', field);
   }
   const spec = parsed.data;
-  const manifest = await getBackboneManifest(models, spec.backbone, `${location}.backbone`).catch(
-    (err: unknown) => {
-      if (err instanceof ApiError && err.code === 'not_found')
-        throw new ApiError(
-          'invalid_request',
-          `no backbone "${spec.backbone}"; GET /v1/models lists them`,
-          `${location}.backbone`,
-        );
-      throw err;
-    },
-  );
+  const ref = await resolveBackboneRef(models, tenantId, spec.backbone);
+  if (!ref)
+    throw new ApiError(
+      'invalid_request',
+      `no backbone "${spec.backbone}"; GET /v1/backbones lists the ones you can use`,
+      `${location}.backbone`,
+    );
+  // The worker and the head carry the full reference (a tenant's backbone: `{tenantId}/{name}`).
+  spec.backbone = ref;
+  const manifest = await getBackboneManifest(models, ref, `${location}.backbone`);
   if (
     spec.strategy !== 'feature_extraction' ||
     spec.trainableFrom !== null ||

@@ -2,8 +2,7 @@
 // the dataset of a job the caller currently holds. Worker tokens only; nothing else reaches here.
 import { Hono } from 'hono';
 import { z } from 'zod';
-import { ModelIdSchema } from '../../shared/api.js';
-import { backboneKeys } from '../../shared/backbones.js';
+import { BACKBONE_REF_PATTERN, backboneKeys, tenantBackboneOf } from '../../shared/backbones.js';
 import { concatBytes } from '../../shared/bytes.js';
 import { MAX_IMAGES_PER_REQUEST, MISSING_IMAGE, datasetKeys } from '../../shared/datasets.js';
 import { sha256Hex } from '../../shared/fingerprint.js';
@@ -17,7 +16,7 @@ import {
 import { getBackboneManifest } from '../classification/model-store.js';
 import { EpochMetricsSchema } from '../../shared/jobs.js';
 import { requireWorker } from '../auth/middleware.js';
-import type { AppEnv } from '../env.js';
+import type { AppEnv, Env } from '../env.js';
 import { ApiError } from '../errors.js';
 import { readBodyLimited } from '../http/body.js';
 import { parseJsonText, readJson } from '../http/json.js';
@@ -113,6 +112,19 @@ function leaseTokenHeader(header: string | undefined): string {
   );
 }
 
+const BackboneRefSchema = z.string().regex(BACKBONE_REF_PATTERN, 'a backbone id');
+
+/** A backbone's manifest or model, streamed from R2 to the worker. */
+async function backboneFile(env: Env, ref: string, file: string): Promise<Response> {
+  const id = parseInput(BackboneRefSchema, ref, 'path.id');
+  const keys = backboneKeys(id);
+  const object = await env.MODELS.get(file === 'manifest.json' ? keys.manifest : keys.model);
+  if (!object) throw new ApiError('not_found', `no backbone ${id}`, 'path.id');
+  return new Response(object.body, {
+    headers: { 'content-type': object.httpMetadata?.contentType ?? 'application/octet-stream' },
+  });
+}
+
 export const internalRoutes = new Hono<AppEnv>()
   .use('*', requireWorker)
   .post('/leases', async (c) => {
@@ -138,17 +150,13 @@ export const internalRoutes = new Hono<AppEnv>()
     });
     return grant ? c.json(grant, 200) : c.body(null, 204);
   })
-  .get('/backbones/:id/:file{manifest\\.json|model\\.onnx}', async (c) => {
-    const id = parseInput(ModelIdSchema, c.req.param('id'), 'path.id');
-    const keys = backboneKeys(id);
-    const object = await c.env.MODELS.get(
-      c.req.param('file') === 'manifest.json' ? keys.manifest : keys.model,
-    );
-    if (!object) throw new ApiError('not_found', `no backbone ${id}`, 'path.id');
-    return new Response(object.body, {
-      headers: { 'content-type': object.httpMetadata?.contentType ?? 'application/octet-stream' },
-    });
-  })
+  .get('/backbones/:id/:file{manifest\\.json|model\\.onnx}', (c) =>
+    backboneFile(c.env, c.req.param('id'), c.req.param('file')),
+  )
+  // A tenant's own backbone, by its full reference `{tenantId}/{name}`.
+  .get('/backbones/:owner{ten_[A-Za-z0-9_-]{16}}/:id/:file{manifest\\.json|model\\.onnx}', (c) =>
+    backboneFile(c.env, `${c.req.param('owner')}/${c.req.param('id')}`, c.req.param('file')),
+  )
   .post('/jobs/:id/heartbeat', async (c) => {
     const { leaseToken } = parseInput(TokenBody, await readJson(c.req.raw), 'body');
     return c.json(settle(await coordinatorOf(c.env).heartbeat(c.req.param('id'), leaseToken)));
@@ -241,6 +249,13 @@ export const internalRoutes = new Hono<AppEnv>()
     );
     // Only the current lease holder may store a head (checked before anything is written).
     const lease = settle(await coordinator.checkLease(jobId, leaseToken), 'form.leaseToken');
+    const owner = tenantBackboneOf(manifest.backbone.id);
+    if (owner && owner.tenantId !== lease.tenantId)
+      throw new ApiError(
+        'forbidden',
+        `the head's backbone belongs to another tenant than job ${jobId}'s`,
+        'form.manifest.backbone.id',
+      );
     const backbone = await getBackboneManifest(
       c.env.MODELS,
       manifest.backbone.id,

@@ -1,5 +1,7 @@
 // Model catalogue routes: which backbones this edge can run, with their manifests.
 import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
+import { tenantBackboneOf } from '../../shared/backbones.js';
+import { ApiError } from '../errors.js';
 import { BackboneManifestSchema, type BackboneManifest } from '../../shared/manifest.js';
 import { getBackboneManifest, listBackboneManifests } from '../classification/model-store.js';
 import { measurementsOf } from '../classification/measured.js';
@@ -80,5 +82,15 @@ export const modelsRoutes = new OpenAPIHono<AppEnv>()
         404: problem('No such model'),
       },
     }),
-    async (c) => c.json(await getBackboneManifest(c.env.MODELS, c.req.param('id'), 'path.id'), 200),
+    async (c) => {
+      // The public catalogue only: a tenant's own backbone is read through /v1/backbones.
+      const id = c.req.param('id');
+      if (tenantBackboneOf(id))
+        throw new ApiError(
+          'not_found',
+          `no model named "${id}"; GET /v1/models lists them`,
+          'path.id',
+        );
+      return c.json(await getBackboneManifest(c.env.MODELS, id, 'path.id'), 200);
+    },
   );

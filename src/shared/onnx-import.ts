@@ -2,20 +2,20 @@
 // checks it against its card, finds the embedding, adds a softmax over its own logits, makes the
 // batch axis dynamic, discovers where it can be cut for partial fine-tuning, proves it runs in
 // the edge's runtime (onnxruntime-web) on real photos, and describes it in a manifest.
+// `models:import` runs it in Node; `POST /v1/backbones` runs it inside the edge's isolate.
 import onnxProto from 'onnx-proto';
-import * as ort from 'onnxruntime-web';
-import { blockInputs, InvalidCutError, tailNodes, type GraphNodeRef } from '../../src/shared/backbone-graph.js';
-import { cardPreprocessing, type BackboneCard } from '../../src/shared/backbone-card.js';
-import { sha256Hex, weightsFingerprint, type NamedTensorBytes } from '../../src/shared/fingerprint.js';
-import type { RgbImage } from '../../src/shared/image.js';
+import { blockInputs, InvalidCutError, tailNodes, type GraphNodeRef } from './backbone-graph.js';
+import { cardPreprocessing, type BackboneCard } from './backbone-card.js';
+import { sha256Hex, weightsFingerprint, type NamedTensorBytes } from './fingerprint.js';
+import type { RgbImage } from './image.js';
 import {
   MANIFEST_FORMAT_VERSION,
   parseBackboneManifest,
   type BackboneBlock,
   type BackboneManifest,
-} from '../../src/shared/manifest.js';
-import { preprocess, stackBatch } from '../../src/shared/preprocess.js';
-import { backboneBlocks } from './blocks.js';
+} from './manifest.js';
+import { preprocess, stackBatch } from './preprocess.js';
+import { backboneBlocks } from './backbone-blocks.js';
 
 const { onnx } = onnxProto;
 type Model = onnxProto.onnx.ModelProto;
@@ -25,6 +25,16 @@ type Node = onnxProto.onnx.INodeProto;
 export const ONNX_IMPORTER_VERSION = '1.0.0';
 /** Largest ONNX backbone accepted: the edge isolate has 128 MB for everything. */
 export const MAX_BACKBONE_BYTES = 32 * 1024 * 1024;
+
+/** A loaded model for the trial run: the edge's EdgeSession, or onnxruntime-web in Node. */
+export interface TrialSession {
+  run(
+    feeds: Record<string, { readonly data: Float32Array; readonly dims: readonly number[] }>,
+  ): Promise<Record<string, { readonly dims: readonly number[]; readonly data: Float32Array }>>;
+  release(): Promise<void>;
+}
+/** Creates a session in the edge's runtime (onnxruntime-web, wasm); may throw on load. */
+export type TrialRuntime = (bytes: Uint8Array) => Promise<TrialSession>;
 
 /** The file or its card cannot be imported; `field` names the card field or `model`. */
 export class BackboneImportError extends Error {
@@ -167,7 +177,10 @@ function checkInput(model: Model, card: BackboneCard): string {
       card.input ? 'invalid_card' : 'invalid_model',
     );
   if (inputs.length !== 1)
-    throw new BackboneImportError('model', `an image backbone takes one input; this graph has ${inputs.length}`);
+    throw new BackboneImportError(
+      'model',
+      `an image backbone takes one input; this graph has ${inputs.length}`,
+    );
   const name = input.name ?? '';
   const tensor = input.type?.tensorType;
   if (!tensor || tensor.elemType !== 1)
@@ -175,10 +188,14 @@ function checkInput(model: Model, card: BackboneCard): string {
   const dims = tensor.shape?.dim ?? [];
   const shape = dimsOf(input) ?? [];
   if (dims.length !== 4)
-    throw new BackboneImportError(field, `input "${name}" has shape [${shape.join(', ')}]; an NCHW image is [batch, 3, height, width]`);
+    throw new BackboneImportError(
+      field,
+      `input "${name}" has shape [${shape.join(', ')}]; an NCHW image is [batch, 3, height, width]`,
+    );
   const [batch, channels, height, width] = shape;
   const { crop } = card.preprocessing;
-  const fixed = (v: number | string | undefined, want: number) => typeof v !== 'number' || v === want;
+  const fixed = (v: number | string | undefined, want: number) =>
+    typeof v !== 'number' || v === want;
   if (channels !== 3 || !fixed(height, crop.height) || !fixed(width, crop.width))
     throw new BackboneImportError(
       field,
@@ -186,7 +203,10 @@ function checkInput(model: Model, card: BackboneCard): string {
       'invalid_card',
     );
   if (typeof batch === 'number' && batch !== 1)
-    throw new BackboneImportError(field, `input "${name}" has a fixed batch of ${batch}; export with a dynamic (or 1) batch axis`);
+    throw new BackboneImportError(
+      field,
+      `input "${name}" has a fixed batch of ${batch}; export with a dynamic (or 1) batch axis`,
+    );
   // A batch of 1 becomes dynamic: convolutional backbones do not depend on it (the trial run checks).
   dims[0] = { dimParam: 'batch' };
   return name;
@@ -226,7 +246,11 @@ function addOutputs(
   if (card.outputs.embedding) {
     source = card.outputs.embedding;
     if (!made.has(source))
-      throw new BackboneImportError('card.outputs.embedding', `the graph has no tensor "${source}"`, 'invalid_card');
+      throw new BackboneImportError(
+        'card.outputs.embedding',
+        `the graph has no tensor "${source}"`,
+        'invalid_card',
+      );
   } else {
     const classifier = [...nodes].reverse().find((n) => CLASSIFIER_OPS.has(n.opType ?? ''));
     if (!classifier)
@@ -260,7 +284,13 @@ function addOutputs(
         opType: 'Flatten',
         input: [source],
         output: [embedding],
-        attribute: [onnx.AttributeProto.create({ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 1 })],
+        attribute: [
+          onnx.AttributeProto.create({
+            name: 'axis',
+            type: onnx.AttributeProto.AttributeType.INT,
+            i: 1,
+          }),
+        ],
       }),
     );
   }
@@ -268,7 +298,11 @@ function addOutputs(
   if (card.outputs.logits) {
     const logits = card.outputs.logits;
     if (!made.has(logits))
-      throw new BackboneImportError('card.outputs.logits', `the graph has no tensor "${logits}"`, 'invalid_card');
+      throw new BackboneImportError(
+        'card.outputs.logits',
+        `the graph has no tensor "${logits}"`,
+        'invalid_card',
+      );
     const probabilities = freshName(taken, 'probabilities');
     nodes.push(
       onnx.NodeProto.create({
@@ -276,7 +310,13 @@ function addOutputs(
         opType: 'Softmax',
         input: [logits],
         output: [probabilities],
-        attribute: [onnx.AttributeProto.create({ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 1 })],
+        attribute: [
+          onnx.AttributeProto.create({
+            name: 'axis',
+            type: onnx.AttributeProto.AttributeType.INT,
+            i: 1,
+          }),
+        ],
       }),
     );
     Object.assign(outputs, { logits, probabilities });
@@ -285,14 +325,21 @@ function addOutputs(
   graph.output = Object.values(outputs).map((name) =>
     onnx.ValueInfoProto.create({
       name,
-      type: { tensorType: { elemType: 1, shape: { dim: [{ dimParam: 'batch' }, { dimParam: `${name}_size` }] } } },
+      type: {
+        tensorType: {
+          elemType: 1,
+          shape: { dim: [{ dimParam: 'batch' }, { dimParam: `${name}_size` }] },
+        },
+      },
     }),
   );
   return outputs;
 }
 
 /** Fingerprint and parameter count over the file's weights (as given, before any rewrite). */
-async function weightsOf(model: Model): Promise<{ fingerprint: string; parameters: number; named: NamedTensorBytes[] }> {
+async function weightsOf(
+  model: Model,
+): Promise<{ fingerprint: string; parameters: number; named: NamedTensorBytes[] }> {
   const named = (model.graph!.initializer ?? []).map((t) => ({
     name: t.name ?? '',
     dtype: DTYPE_NAMES[t.dataType ?? 0]?.name ?? `onnx-${t.dataType}`,
@@ -301,7 +348,13 @@ async function weightsOf(model: Model): Promise<{ fingerprint: string; parameter
   }));
   // Weights, not bookkeeping: scalars (clip bounds, scales, zero points) and int64 shapes do not count.
   const parameters = named
-    .filter((t) => t.dtype !== 'int64' && t.dtype !== 'int32' && t.shape.reduce((a, b) => a * b, 1) > 1 && !/scale|zero_point/.test(t.name))
+    .filter(
+      (t) =>
+        t.dtype !== 'int64' &&
+        t.dtype !== 'int32' &&
+        t.shape.reduce((a, b) => a * b, 1) > 1 &&
+        !/scale|zero_point/.test(t.name),
+    )
     .reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
   return { fingerprint: await weightsFingerprint(named), parameters, named };
 }
@@ -318,14 +371,22 @@ const refOf = (n: Node): GraphNodeRef => ({
  * blocks people name; otherwise every clean cut point (a tensor that everything downstream of it
  * passes through) starts a block of its own.
  */
-function discoverBlocks(model: Model, input: string, embedding: string, named: readonly NamedTensorBytes[]): BackboneBlock[] {
+function discoverBlocks(
+  model: Model,
+  input: string,
+  embedding: string,
+  named: readonly NamedTensorBytes[],
+): BackboneBlock[] {
   const graph = model.graph!;
   const nodes = (graph.node ?? []).map(refOf);
   const constants = new Set((graph.initializer ?? []).map((t) => t.name ?? ''));
-  const floats = named.filter((t) => t.dtype === 'float32' && t.shape.length > 0 && t.shape.reduce((a, b) => a * b, 1) > 1);
+  const floats = named.filter(
+    (t) => t.dtype === 'float32' && t.shape.length > 0 && t.shape.reduce((a, b) => a * b, 1) > 1,
+  );
   const keras = backboneBlocks(floats.filter((t) => t.name.includes('/')));
   const cuts = blockInputs(nodes, keras, constants, input, embedding);
-  if (cuts.size >= 2) return keras.map((b) => (cuts.has(b.name) ? { ...b, input: cuts.get(b.name)! } : b));
+  if (cuts.size >= 2)
+    return keras.map((b) => (cuts.has(b.name) ? { ...b, input: cuts.get(b.name)! } : b));
   // Generic: walk the trunk (the nodes computing the embedding); a layer with weights whose
   // input is a clean cut (everything downstream passes through it) starts a new block.
   const sizes = new Map(floats.map((t) => [t.name, t.shape.reduce((a, b) => a * b, 1)]));
@@ -366,6 +427,27 @@ function discoverBlocks(model: Model, input: string, embedding: string, named: r
   return blocks;
 }
 
+/**
+ * Two synthetic 320×240 images (smooth ramps and a diagonal texture): the trial run where no
+ * real photos are at hand — a catalogue backbone pinned by fingerprint on a machine without the
+ * datasets, or the edge when its models bucket holds no trial photos.
+ */
+export function syntheticTrialImages(): RgbImage[] {
+  return [0, 1].map((k) => {
+    const width = 320;
+    const height = 240;
+    const data = new Uint8Array(width * height * 3);
+    for (let y = 0; y < height; y++)
+      for (let x = 0; x < width; x++) {
+        const i = (y * width + x) * 3;
+        data[i] = (x * (k + 1)) % 256;
+        data[i + 1] = (y * (2 - k)) % 256;
+        data[i + 2] = ((x + y) * 3) % 256;
+      }
+    return { width, height, channels: 3 as const, data };
+  });
+}
+
 /** Runs the model in onnxruntime-web on real photos: outputs must be finite and of the right size. */
 async function trialRun(
   bytes: Uint8Array,
@@ -375,11 +457,11 @@ async function trialRun(
   labels: readonly string[] | undefined,
   photos: readonly RgbImage[],
   nodeOf: (op: string) => string | undefined,
+  runtime: TrialRuntime,
 ): Promise<{ embeddingDim: number; classes?: number }> {
-  ort.env.wasm.numThreads = 1;
-  let session: ort.InferenceSession;
+  let session: TrialSession;
   try {
-    session = await ort.InferenceSession.create(bytes);
+    session = await runtime(bytes);
   } catch (err) {
     const message = (err instanceof Error ? err.message : String(err))
       .split('\n')[0]!
@@ -397,9 +479,9 @@ async function trialRun(
     const p = cardPreprocessing(card);
     const batch = stackBatch(photos.map((photo) => preprocess(photo, p)));
     const dims = [photos.length, 3, p.crop.height, p.crop.width];
-    let result: ort.InferenceSession.OnnxValueMapType;
+    let result: Awaited<ReturnType<TrialSession['run']>>;
     try {
-      result = await session.run({ [input]: new ort.Tensor('float32', batch, dims) });
+      result = await session.run({ [input]: { data: batch, dims } });
     } catch (err) {
       throw new BackboneImportError(
         'model',
@@ -410,20 +492,31 @@ async function trialRun(
     const check = (name: string, field: string, width?: number) => {
       const t = result[name];
       const shape = t?.dims ?? [];
-      if (!t || shape.length !== 2 || shape[0] !== photos.length || (width !== undefined && shape[1] !== width))
+      if (
+        !t ||
+        shape.length !== 2 ||
+        shape[0] !== photos.length ||
+        (width !== undefined && shape[1] !== width)
+      )
         throw new BackboneImportError(
           field,
           `"${name}" came out as [${shape.join(', ')}], not [${photos.length}, ${width ?? 'n'}]`,
           'trial_run_failed',
         );
-      const data = t.data as Float32Array;
-      if (!data.every(Number.isFinite))
-        throw new BackboneImportError(field, `"${name}" has NaN or infinite values on real photos`, 'trial_run_failed');
+      if (!t.data.every(Number.isFinite))
+        throw new BackboneImportError(
+          field,
+          `"${name}" has NaN or infinite values on real photos`,
+          'trial_run_failed',
+        );
       return shape[1]!;
     };
     const embeddingDim = check(outputs.embedding, 'card.outputs.embedding');
     if (embeddingDim > 16_384)
-      throw new BackboneImportError('card.outputs.embedding', `an embedding of ${embeddingDim} values is over the 16384 limit`);
+      throw new BackboneImportError(
+        'card.outputs.embedding',
+        `an embedding of ${embeddingDim} values is over the 16384 limit`,
+      );
     if (!outputs.logits) return { embeddingDim };
     const classes = check(outputs.logits, 'card.outputs.logits', labels?.length);
     check(outputs.probabilities!, 'card.outputs.logits', classes);
@@ -446,6 +539,10 @@ export async function importOnnxBackbone(opts: {
   readonly card: BackboneCard;
   readonly labels?: readonly string[];
   readonly photos: readonly RgbImage[];
+  /** Where the trial run happens: the edge's own onnxruntime-web. */
+  readonly runtime: TrialRuntime;
+  /** The id the manifest carries (default: the card's; a tenant's backbone is `tenant/name`). */
+  readonly id?: string;
 }): Promise<{ onnx: Uint8Array; manifest: BackboneManifest }> {
   const { card } = opts;
   const model = decode(opts.bytes);
@@ -455,10 +552,23 @@ export async function importOnnxBackbone(opts: {
   const outputs = addOutputs(model, card);
   const labels = card.outputs.labels === undefined ? undefined : opts.labels;
   if (card.outputs.labels !== undefined && !labels)
-    throw new BackboneImportError('card.outputs.labels', 'no class names were given for the labels', 'invalid_card');
+    throw new BackboneImportError(
+      'card.outputs.labels',
+      'no class names were given for the labels',
+      'invalid_card',
+    );
   const bytes = onnx.ModelProto.encode(model).finish();
   const nodeOf = (op: string) => model.graph!.node?.find((n) => n.opType === op)?.name ?? undefined;
-  const { embeddingDim, classes } = await trialRun(bytes, input, outputs, card, labels, opts.photos, nodeOf);
+  const { embeddingDim, classes } = await trialRun(
+    bytes,
+    input,
+    outputs,
+    card,
+    labels,
+    opts.photos,
+    nodeOf,
+    opts.runtime,
+  );
   // Output shapes are known now: write them into the graph so the file describes itself.
   for (const o of model.graph!.output ?? []) {
     const size = o.name === outputs.embedding ? embeddingDim : classes!;
@@ -472,7 +582,7 @@ export async function importOnnxBackbone(opts: {
   const manifest = parseBackboneManifest({
     formatVersion: MANIFEST_FORMAT_VERSION,
     kind: 'backbone',
-    id: card.id,
+    id: opts.id ?? card.id,
     displayName: card.displayName,
     fingerprint,
     parameters,
@@ -481,12 +591,23 @@ export async function importOnnxBackbone(opts: {
       file: 'model.onnx',
       sha256: await sha256Hex(final),
       bytes: final.byteLength,
-      opset: typeof opset === 'number' ? opset : Number((opset as { low?: number } | undefined)?.low ?? 13),
+      opset:
+        typeof opset === 'number'
+          ? opset
+          : Number((opset as { low?: number } | undefined)?.low ?? 13),
       quantized,
-      input: { name: input, shape: ['batch', 3, preprocessing.crop.height, preprocessing.crop.width] },
+      input: {
+        name: input,
+        shape: ['batch', 3, preprocessing.crop.height, preprocessing.crop.width],
+      },
       outputs: {
         embedding: tensor(outputs.embedding, embeddingDim),
-        ...(outputs.logits ? { logits: tensor(outputs.logits, classes!), probabilities: tensor(outputs.probabilities!, classes!) } : {}),
+        ...(outputs.logits
+          ? {
+              logits: tensor(outputs.logits, classes!),
+              probabilities: tensor(outputs.probabilities!, classes!),
+            }
+          : {}),
       },
     },
     inputSize: { width: preprocessing.crop.width, height: preprocessing.crop.height },
@@ -497,6 +618,10 @@ export async function importOnnxBackbone(opts: {
     converter: { name: 'headstart-onnx-import', version: ONNX_IMPORTER_VERSION },
   });
   if (final.byteLength > MAX_BACKBONE_BYTES)
-    throw new BackboneImportError('model', `the imported model is ${final.byteLength} bytes, over the limit`, 'model_too_large');
+    throw new BackboneImportError(
+      'model',
+      `the imported model is ${final.byteLength} bytes, over the limit`,
+      'model_too_large',
+    );
   return { onnx: final, manifest };
 }

@@ -2,7 +2,7 @@
 // (inverted-)residual or depthwise-separable block, the final 1×1 convolution, the classifier —
 // with parameter counts, for the manifest. The strategies lesson and its widget draw these, and
 // partial fine-tuning names them as the place training starts.
-import type { BackboneBlock } from '../../src/shared/manifest.js';
+import type { BackboneBlock } from './manifest.js';
 
 interface NamedShape {
   readonly name: string;
