@@ -1,5 +1,6 @@
 // One fine-tune job, start to finish: dataset → decoded images → seeded views → embeddings
 // (cached) → head training → evaluation → ONNX head + manifest → completion at the edge.
+import { createHash } from 'node:crypto';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import {
   AUGMENTATION_PRESETS,
@@ -21,7 +22,8 @@ import {
   type HeadEvaluation,
 } from '../shared/heads.js';
 import type { EpochMetrics, FineTuneSpec, JsonValue, LeaseGrant } from '../shared/jobs.js';
-import type { Preprocessing } from '../shared/manifest.js';
+import type { BackboneManifest, Preprocessing } from '../shared/manifest.js';
+import { tenantBackboneOf } from '../shared/backbones.js';
 import { decodeTarget, decodedSize } from '../shared/decode.js';
 import type { BackboneStore } from './backbones.js';
 import type { EdgeClient } from './edge-client.js';
@@ -33,6 +35,26 @@ import { BatchAssembler } from './batch-assembler.js';
 import { ImageDecodeError, type ViewRenderer } from './preprocess-pool.js';
 import { HEAD_INPUT, exportHeadOnnx } from '../shared/head-onnx.js';
 import { headLogits, trainHead, type EmbeddingSet, type EpochResult } from './train-head.js';
+
+/**
+ * What cached vectors of a backbone are keyed by. A catalogue backbone's preprocessing and
+ * outputs are pinned with its weights, so its fingerprint says it all (and keeps old caches). A
+ * tenant may import the same weights with another card (preprocessing, embedding tensor): those
+ * are part of its key.
+ */
+function cacheIdentity(backbone: BackboneManifest): string {
+  if (!tenantBackboneOf(backbone.id)) return backbone.fingerprint;
+  return createHash('sha256')
+    .update(
+      JSON.stringify([
+        backbone.fingerprint,
+        backbone.preprocessing,
+        backbone.onnx.input.name,
+        backbone.onnx.outputs.embedding.name,
+      ]),
+    )
+    .digest('hex');
+}
 
 /** The job cannot succeed however often it is retried (a bad dataset): fail it at once. */
 export class PermanentJobError extends Error {
@@ -411,7 +433,12 @@ export async function runJob(
   const cache: VectorCache =
     tensor === backbone.onnx.input.name
       ? new MemoryCache()
-      : new EmbeddingCache(ctx.cacheDir, backbone.fingerprint, rowSize, plan ? tensor : undefined);
+      : new EmbeddingCache(
+          ctx.cacheDir,
+          cacheIdentity(backbone),
+          rowSize,
+          plan ? tensor : undefined,
+        );
   const slots: Slot[] = [
     ...dataset.images.train.map((image) => ({ image, split: 'train' as const })),
     ...dataset.images.val.map((image) => ({ image, split: 'val' as const })),

@@ -234,11 +234,49 @@ describe('strategies end to end', () => {
     expect(one.body.backbonePasses).toBe(1);
   }, 300_000);
 
-  it("trains heads on the imported ONNX backbone (mobilenet-v2-1.0) that the edge serves with the worker's probabilities", async () => {
+  it("trains heads on a tenant's own ONNX backbone (imported through POST /v1/backbones) that the edge serves with the worker's probabilities", async () => {
+    // The shared float MobileNetV2 file as a user brings it: the model and its card, uploaded.
+    const form = new FormData();
+    form.set(
+      'model',
+      new File(
+        [
+          await readFile(
+            path.join(MODELS_SOURCE, 'mobilenet_v2_1.0_224_torchvision', 'model.onnx'),
+          ),
+        ],
+        'model.onnx',
+      ),
+    );
+    form.set(
+      'card',
+      JSON.stringify({
+        id: 'my-mnv2',
+        displayName: 'My MobileNetV2',
+        licence: 'BSD-3-Clause',
+        origin: 'torchvision',
+        input: 'pixel_values',
+        preprocessing: {
+          resize: { mode: 'shortest-edge', shortestEdge: 256 },
+          crop: { width: 224, height: 224 },
+          rescaleFactor: 1 / 255,
+          image_mean: [0.485, 0.456, 0.406],
+          image_std: [0.229, 0.224, 0.225],
+        },
+        outputs: { embedding: 'embedding', logits: 'logits', labels: 'imagenet' },
+      }),
+    );
+    const imported = await api<{ id: string; blocks: { name: string }[] }>('/v1/backbones', {
+      method: 'POST',
+      body: form,
+    });
+    expect(imported.status, JSON.stringify(imported.body)).toBe(201);
+    expect(imported.body.id).toMatch(/^ten_[A-Za-z0-9_-]{16}\/my-mnv2$/);
+    expect(imported.body.blocks.map((b) => b.name)).toContain('block_16');
     const all = await photos();
     const common = {
       datasetId: await uploadDataset(all),
-      backbone: 'mobilenet-v2-1.0',
+      backbone: 'my-mnv2',
       inputMode: 'crop',
       batchSize: 8,
       augmentation: { views: 0 },
@@ -262,7 +300,7 @@ describe('strategies end to end', () => {
     for (const [h, row] of rows.entries()) {
       const worst = await worstDifference(row.headId!, h, val, answers);
       console.log(
-        `mobilenet-v2-1.0 ${row.strategy}: largest edge/worker probability difference ${worst.toExponential(2)}`,
+        `my-mnv2 ${row.strategy}: largest edge/worker probability difference ${worst.toExponential(2)}`,
       );
       expect(worst).toBeLessThan(1e-4);
     }

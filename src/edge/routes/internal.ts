@@ -150,11 +150,11 @@ export const internalRoutes = new Hono<AppEnv>()
     });
     return grant ? c.json(grant, 200) : c.body(null, 204);
   })
-  .get('/backbones/:id/:file{manifest\\.json|model\\.onnx}', (c) =>
+  .get('/backbones/:id/:file{(?:manifest\\.json|model\\.onnx)}', (c) =>
     backboneFile(c.env, c.req.param('id'), c.req.param('file')),
   )
   // A tenant's own backbone, by its full reference `{tenantId}/{name}`.
-  .get('/backbones/:owner{ten_[A-Za-z0-9_-]{16}}/:id/:file{manifest\\.json|model\\.onnx}', (c) =>
+  .get('/backbones/:owner{ten_[A-Za-z0-9_-]+}/:id/:file{(?:manifest\\.json|model\\.onnx)}', (c) =>
     backboneFile(c.env, `${c.req.param('owner')}/${c.req.param('id')}`, c.req.param('file')),
   )
   .post('/jobs/:id/heartbeat', async (c) => {
