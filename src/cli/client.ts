@@ -7,20 +7,31 @@ import { JobViewSchema } from '../shared/jobs.js';
 import { CliError } from './errors.js';
 import { Http, type HttpOptions, type HttpRequest } from './http.js';
 import {
+  BackboneListSchema,
   BatchSchema,
   DatasetListSchema,
   DatasetReportSchema,
   HeadDetailSchema,
   HeadListSchema,
+  ImportedBackboneSchema,
   SubmittedBatchSchema,
+  type BackboneListing,
   type BatchView,
   type DatasetListing,
   type DatasetReport,
   type HeadDetail,
+  type ImportedBackbone,
 } from './responses.js';
 import { sseEvents } from './sse.js';
 
-export type { BatchView, DatasetListing, DatasetReport, HeadDetail };
+export type {
+  BackboneListing,
+  BatchView,
+  DatasetListing,
+  DatasetReport,
+  HeadDetail,
+  ImportedBackbone,
+};
 
 type Method = HttpRequest['method'];
 
@@ -45,6 +56,9 @@ export const ROUTE = {
   setAlias: route('PUT', '/v1/aliases/{name}'),
   deleteAlias: route('DELETE', '/v1/aliases/{name}'),
   classifyBatch: route('POST', '/v1/classify/batch'),
+  importBackbone: route('POST', '/v1/backbones'),
+  listBackbones: route('GET', '/v1/backbones'),
+  deleteBackbone: route('DELETE', '/v1/backbones/{name}'),
   listKeys: route('GET', '/v1/keys'),
   createKey: route('POST', '/v1/keys'),
   revokeKey: route('DELETE', '/v1/keys/{id}'),
@@ -262,6 +276,40 @@ export class HeadstartClient {
       body,
       repeatable: 'safe',
     });
+  }
+
+  /**
+   * POST /v1/backbones: the .onnx `model` (a file-backed Blob, read afresh for each try) and its
+   * JSON `card` as a multipart form. Not repeated once the edge may have acted on it: a second
+   * try after a stored import would only answer backbone_exists.
+   */
+  importBackbone(
+    model: { readonly name: string; readonly data: Blob },
+    card: string,
+  ): Promise<ImportedBackbone> {
+    const body = () => {
+      const form = new FormData();
+      form.set('model', model.data, model.name);
+      form.set('card', card);
+      return form;
+    };
+    return this.json(ImportedBackboneSchema, {
+      ...ROUTE.importBackbone,
+      body,
+      repeatable: 'unsafe',
+    });
+  }
+
+  /** GET /v1/backbones: the catalogue's backbones, then the tenant's own. */
+  async listBackbones(): Promise<BackboneListing[]> {
+    const req = { ...ROUTE.listBackbones, repeatable: 'safe' } as const;
+    return (await this.json(BackboneListSchema, req)).backbones;
+  }
+
+  /** DELETE /v1/backbones/{name} (refused with 409 while a head or unfinished job uses it). */
+  async deleteBackbone(name: string): Promise<void> {
+    const path = fill(ROUTE.deleteBackbone.path, { name });
+    await this.http.send({ method: 'DELETE', path, repeatable: 'safe' });
   }
 
   /**

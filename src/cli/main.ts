@@ -5,6 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { commandHelp, findCommand, mainHelp, parseCommand, stringValue } from './args.js';
 import type { Command, CommandContext } from './args.js';
 import { HeadstartClient } from './client.js';
+import { BACKBONE_COMMANDS } from './commands/backbones.js';
 import { CLASSIFY_COMMANDS } from './commands/classify.js';
 import { COMPARE_COMMANDS } from './commands/compare.js';
 import { DATASET_COMMANDS } from './commands/datasets.js';
@@ -20,6 +21,7 @@ import packageJson from '../../package.json' with { type: 'json' };
 /** Every command, in the order the help lists them. */
 export const COMMANDS: readonly Command[] = [
   ...DATASET_COMMANDS,
+  ...BACKBONE_COMMANDS,
   ...FINETUNE_COMMANDS,
   ...WATCH_COMMANDS,
   ...COMPARE_COMMANDS,

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { DatasetManifestSchema } from '../shared/datasets.js';
 import { HeadManifestSchema, HeadSummarySchema } from '../shared/heads.js';
 import { JOB_STATUSES, JobViewSchema } from '../shared/jobs.js';
+import { BackboneManifestSchema } from '../shared/manifest.js';
 
 /** What an upload (or GET /v1/datasets/{id}) answers: the manifest without its image list. */
 export const DatasetReportSchema = DatasetManifestSchema.omit({ images: true, tenant: true })
@@ -45,3 +46,26 @@ export const HeadDetailSchema = HeadSummarySchema.extend({
   manifest: HeadManifestSchema,
 });
 export type HeadDetail = z.infer<typeof HeadDetailSchema>;
+
+/** POST /v1/backbones: the stored backbone's manifest and the name to use it by. */
+export const ImportedBackboneSchema = BackboneManifestSchema.extend({ name: z.string() }).loose();
+export type ImportedBackbone = z.infer<typeof ImportedBackboneSchema>;
+
+/** GET /v1/backbones: the catalogue's backbones (with measured figures), then the tenant's own. */
+export const BackboneListSchema = z.object({
+  backbones: z.array(
+    BackboneManifestSchema.omit({ id2label: true })
+      .extend({
+        name: z.string(),
+        owner: z.enum(['catalogue', 'tenant']),
+        numLabels: z.number().int(),
+        measured: z
+          .object({ edgeInferenceMs: z.number().nullable().optional() })
+          .loose()
+          .nullable()
+          .optional(),
+      })
+      .loose(),
+  ),
+});
+export type BackboneListing = z.infer<typeof BackboneListSchema>['backbones'][number];

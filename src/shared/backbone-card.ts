@@ -29,6 +29,9 @@ const CardPreprocessingSchema = z.object({
   alpha: z.literal('composite-over-white').default('composite-over-white'),
 });
 
+/** Largest ONNX backbone accepted: the edge isolate has 128 MB for everything. */
+export const MAX_BACKBONE_BYTES = 32 * 1024 * 1024;
+
 export const BackboneCardSchema = z
   .object({
     id: z

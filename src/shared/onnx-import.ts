@@ -5,7 +5,7 @@
 // `models:import` runs it in Node; `POST /v1/backbones` runs it inside the edge's isolate.
 import onnxProto from 'onnx-proto';
 import { blockInputs, InvalidCutError, tailNodes, type GraphNodeRef } from './backbone-graph.js';
-import { cardPreprocessing, type BackboneCard } from './backbone-card.js';
+import { MAX_BACKBONE_BYTES, cardPreprocessing, type BackboneCard } from './backbone-card.js';
 import { sha256Hex, weightsFingerprint, type NamedTensorBytes } from './fingerprint.js';
 import type { RgbImage } from './image.js';
 import {
@@ -23,8 +23,7 @@ type Node = onnxProto.onnx.INodeProto;
 
 /** Bump when the importer's output changes, so `models:import` rebuilds existing files. */
 export const ONNX_IMPORTER_VERSION = '1.0.0';
-/** Largest ONNX backbone accepted: the edge isolate has 128 MB for everything. */
-export const MAX_BACKBONE_BYTES = 32 * 1024 * 1024;
+export { MAX_BACKBONE_BYTES };
 
 /** A loaded model for the trial run: the edge's EdgeSession, or onnxruntime-web in Node. */
 export interface TrialSession {

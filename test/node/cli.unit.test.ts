@@ -4,13 +4,16 @@
 import { execFileSync } from 'node:child_process';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { JOB_PRESETS, resolveFineTuneSpec, type FineTuneSpec } from '../../src/shared/jobs.js';
 import { crc32 } from '../../src/shared/zip-store.js';
+import { MOBILENET_PREPROCESSING } from '../../src/shared/manifest.js';
+import { MAX_BACKBONE_BYTES } from '../../src/shared/onnx-import.js';
 import { findCommand, parseCommand } from '../../src/cli/args.js';
 import { HeadstartClient, ROUTES, type JobView } from '../../src/cli/client.js';
+import { readBackboneUpload } from '../../src/cli/commands/backbones.js';
 import { chunkPhotos } from '../../src/cli/commands/classify.js';
 import { resolveConfig } from '../../src/cli/config.js';
 import { ApiProblemError, UnreachableError, UsageError } from '../../src/cli/errors.js';
@@ -611,5 +614,390 @@ describe('HTTP: retries, problems, unreachable edges', () => {
     expect(error).toBeInstanceOf(UnreachableError);
     expect((error as Error).message).toMatch(new RegExp(`^cannot reach ${s.url}: .*ECONNREFUSED`));
     expect(sleeps).toHaveLength(DEFAULT_RETRY.attempts - 1);
+  });
+});
+
+describe('backbones import|list|delete', () => {
+  interface Seen {
+    readonly method: string;
+    readonly url: string;
+    readonly headers: IncomingMessage['headers'];
+    readonly body: Buffer;
+  }
+  type Answer = { status: number; body?: unknown };
+  /** A fake edge: records every request with its body, answers with `answer` (JSON, or nothing). */
+  async function fakeEdge(answer: (req: Seen, n: number) => Answer) {
+    const seen: Seen[] = [];
+    const server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const r = {
+          method: req.method ?? '',
+          url: req.url ?? '',
+          headers: req.headers,
+          body: Buffer.concat(chunks),
+        };
+        seen.push(r);
+        const a = answer(r, seen.length);
+        if (a.body === undefined) res.writeHead(a.status).end();
+        else
+          res
+            .writeHead(a.status, {
+              'content-type': a.status < 300 ? 'application/json' : 'application/problem+json',
+            })
+            .end(JSON.stringify(a.body));
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const run = async (argv: string[]) => {
+      const t = fakeTerminal();
+      const code = await main([...argv, '--url', url, '--key', 'k'], t.term);
+      return { code, out: t.out(), err: t.err() };
+    };
+    return { seen, run, close: () => new Promise((r) => server.close(r)) };
+  }
+  /** The multipart form a request carried. */
+  const formOf = (req: Seen) =>
+    new Response(new Uint8Array(req.body), {
+      headers: { 'content-type': req.headers['content-type'] ?? '' },
+    }).formData();
+  const problem = (status: number, code: string, detail: string, field?: string) => ({
+    type: 'about:blank',
+    title: 'Refused',
+    status,
+    detail,
+    code,
+    ...(field ? { field } : {}),
+    requestId: 'r1',
+  });
+
+  const card = {
+    id: 'my-mnv2',
+    displayName: 'My MobileNetV2',
+    licence: 'Apache-2.0',
+    origin: 'https://example.com/my-mnv2.onnx',
+    preprocessing: {
+      resize: { shortestEdge: 256 },
+      crop: { width: 224, height: 224 },
+      image_mean: [0.5, 0.5, 0.5],
+      image_std: [0.5, 0.5, 0.5],
+    },
+  };
+  const modelBytes = new Uint8Array([8, 7, 18, 4, 116, 101, 115, 116, 0, 255]);
+  async function backboneFolder(files: { card?: unknown; model?: Uint8Array | null } = {}) {
+    const dir = await tempDir('cli-backbone');
+    if (files.model !== null)
+      await writeFile(path.join(dir, 'model.onnx'), files.model ?? modelBytes);
+    const c = files.card ?? card;
+    await writeFile(path.join(dir, 'backbone.json'), typeof c === 'string' ? c : JSON.stringify(c));
+    return dir;
+  }
+  const TENANT = 'ten_AAAAAAAAAAAAAAAA';
+  const manifest = (over: { quantized?: boolean; bytes?: number } = {}) => ({
+    formatVersion: 1,
+    kind: 'backbone',
+    id: `${TENANT}/my-mnv2`,
+    displayName: 'My MobileNetV2',
+    fingerprint: 'a'.repeat(64),
+    parameters: 2_257_984,
+    source: { format: 'onnx', licence: 'Apache-2.0', origin: card.origin },
+    onnx: {
+      file: 'model.onnx',
+      sha256: 'b'.repeat(64),
+      bytes: over.bytes ?? 9_012_345,
+      opset: 13,
+      quantized: over.quantized ?? false,
+      input: { name: 'input', shape: ['batch', 3, 224, 224] },
+      outputs: { embedding: { name: 'pool', shape: ['batch', 1280] } },
+    },
+    inputSize: { width: 224, height: 224 },
+    preprocessing: MOBILENET_PREPROCESSING,
+    embeddingDim: 1280,
+    blocks: [
+      { name: 'stem', role: 'trunk', layers: [], parameters: 10, trainableParameters: 10 },
+      {
+        name: 'block_1',
+        role: 'trunk',
+        layers: [],
+        parameters: 20,
+        trainableParameters: 20,
+        input: 't1',
+      },
+      {
+        name: 'block_2',
+        role: 'trunk',
+        layers: [],
+        parameters: 30,
+        trainableParameters: 30,
+        input: 't2',
+      },
+      {
+        name: 'classifier',
+        role: 'classifier',
+        layers: [],
+        parameters: 40,
+        trainableParameters: 40,
+        input: 't3',
+      },
+    ],
+    converter: { name: 'onnx-import', version: '1.0.0' },
+  });
+
+  it('finds the commands and parses their options', () => {
+    const imp = findCommand(COMMANDS, ['backbones', 'import', 'my-model', '--card', 'c.json']);
+    expect(imp.command?.name).toBe('backbones import');
+    expect(parseCommand(imp.command!.options, [...imp.rest, '--json'])).toMatchObject({
+      positionals: ['my-model'],
+      values: { card: 'c.json', json: true },
+    });
+    const list = findCommand(COMMANDS, ['-v', 'backbones', 'list', '--format', 'csv']);
+    expect(list.command?.name).toBe('backbones list');
+    expect(parseCommand(list.command!.options, list.rest).values).toMatchObject({
+      format: 'csv',
+      verbose: true,
+    });
+    const del = findCommand(COMMANDS, ['backbones', 'delete', 'my-mnv2']);
+    expect(del.command?.name).toBe('backbones delete');
+    expect(parseCommand(del.command!.options, del.rest).positionals).toEqual(['my-mnv2']);
+    expect(() => parseCommand(list.command!.options, ['--json'])).toThrow(UsageError);
+    for (const r of ['POST /v1/backbones', 'GET /v1/backbones', 'DELETE /v1/backbones/{name}'])
+      expect(ROUTES.map((x) => `${x.method} ${x.path}`)).toContain(r);
+  });
+
+  it('refuses a bad card naming its field, and an .onnx without --card, before any request', async () => {
+    const edge = await fakeEdge(() => ({ status: 500 }));
+    try {
+      const cases: [string[], RegExp][] = [
+        [
+          [await backboneFolder({ card: { ...card, displayName: '' } })],
+          /backbone\.json: card\.displayName: /,
+        ],
+        [
+          [await backboneFolder({ card: { ...card, outputs: { embeddings: 'pool' } } })],
+          /backbone\.json: card\.outputs\.embeddings: /,
+        ],
+        [
+          [await backboneFolder({ card: { ...card, outputs: { logits: 'logits' } } })],
+          /card\.outputs\.labels: logits and labels go together/,
+        ],
+        [
+          [await backboneFolder({ card: { ...card, id: 'mobilenet-v2-1.0' } })],
+          /card\.id: "mobilenet-v2-1\.0" is a catalogue backbone's id/,
+        ],
+        [
+          [await backboneFolder({ card: '{"id": "x",' })],
+          /^headstart: card: cannot read .*backbone\.json as JSON/,
+        ],
+        [[await backboneFolder({ model: null })], /model\.onnx does not exist/],
+      ];
+      const onnxFile = path.join(await backboneFolder(), 'model.onnx');
+      cases.push([[onnxFile], /an \.onnx file needs its card: --card/]);
+      cases.push([
+        [path.join(path.dirname(onnxFile), 'backbone.json')],
+        /neither a folder nor an \.onnx file/,
+      ]);
+      for (const [args, message] of cases) {
+        const r = await edge.run(['backbones', 'import', ...args]);
+        expect(r.code, r.err).toBe(2);
+        expect(r.err).toMatch(message);
+        expect(r.err.trimEnd().split('\n'), r.err).toHaveLength(1);
+      }
+      expect(edge.seen).toEqual([]);
+    } finally {
+      await edge.close();
+    }
+  });
+
+  it('refuses a model over 32 MB before uploading, and takes one of exactly 32 MB', async () => {
+    const dir = await backboneFolder();
+    const model = path.join(dir, 'model.onnx');
+    await truncate(model, MAX_BACKBONE_BYTES);
+    expect(await readBackboneUpload(dir, undefined)).toMatchObject({
+      modelFile: model,
+      modelBytes: MAX_BACKBONE_BYTES,
+      cardFile: path.join(dir, 'backbone.json'),
+      cardText: JSON.stringify(card),
+    });
+    await truncate(model, MAX_BACKBONE_BYTES + 1);
+    const edge = await fakeEdge(() => ({ status: 500 }));
+    try {
+      const r = await edge.run(['backbones', 'import', dir]);
+      expect(r.code).toBe(2);
+      expect(r.err).toBe(
+        `headstart: ${model} is ${MAX_BACKBONE_BYTES + 1} bytes, over the ${MAX_BACKBONE_BYTES}-byte (32 MiB) limit for a backbone (the edge isolate has 128 MB for everything)\n`,
+      );
+      expect(edge.seen).toEqual([]);
+    } finally {
+      await edge.close();
+    }
+  });
+
+  it('uploads the model and its card as one form, prints a summary or the manifest', async () => {
+    const edge = await fakeEdge(() => ({ status: 201, body: { ...manifest(), name: 'my-mnv2' } }));
+    try {
+      // A separate card beside an .onnx file elsewhere, as --card names it.
+      const dir = await backboneFolder();
+      const cardFile = path.join(await tempDir('cli-card'), 'card.json');
+      const cardText = JSON.stringify(card, null, 2);
+      await writeFile(cardFile, cardText);
+      const r = await edge.run([
+        'backbones',
+        'import',
+        path.join(dir, 'model.onnx'),
+        '--card',
+        cardFile,
+      ]);
+      expect(r.code, r.err).toBe(0);
+      expect(edge.seen).toHaveLength(1);
+      const req = edge.seen[0]!;
+      expect([req.method, req.url, req.headers.authorization]).toEqual([
+        'POST',
+        '/v1/backbones',
+        'Bearer k',
+      ]);
+      expect(req.headers['content-type']).toMatch(/^multipart\/form-data; boundary=/);
+      const form = await formOf(req);
+      const model = form.get('model');
+      expect(model).toBeInstanceOf(File);
+      expect((model as File).name).toBe('model.onnx');
+      expect(new Uint8Array(await (model as File).arrayBuffer())).toEqual(modelBytes);
+      // Sent as a string field (multipart turns its line breaks into CRLF: still the same JSON).
+      expect(typeof form.get('card')).toBe('string');
+      expect(JSON.parse(form.get('card') as string)).toEqual(card);
+      expect(r.out).toBe(
+        [
+          'Backbone my-mnv2 "My MobileNetV2"',
+          '  embedding   1280',
+          '  parameters  2,257,984',
+          '  weights     9.0 MB, float (every strategy)',
+          '  blocks      4 (2 where a fine-tune can start)',
+          'Use it as --backbone my-mnv2 (finetune) and --model my-mnv2 (classify).',
+          '',
+        ].join('\n'),
+      );
+      const json = await edge.run(['backbones', 'import', dir, '--json']);
+      expect(json.code, json.err).toBe(0);
+      expect(JSON.parse(json.out)).toMatchObject({ name: 'my-mnv2', id: `${TENANT}/my-mnv2` });
+      // The folder's own backbone.json went as the card.
+      const second = await formOf(edge.seen[1]!);
+      expect(second.get('card')).toBe(JSON.stringify(card));
+      expect(new Uint8Array(await (second.get('model') as File).arrayBuffer())).toEqual(modelBytes);
+    } finally {
+      await edge.close();
+    }
+  });
+
+  it('prints the edge’s refusal as one line, and never repeats an import', async () => {
+    const refusal = problem(
+      422,
+      'unsupported_operator',
+      'operator "Foo" is not supported',
+      'form.model',
+    );
+    const edge = await fakeEdge((_req, n) =>
+      n === 1 ? { status: 422, body: refusal } : { status: 503, body: {} },
+    );
+    try {
+      const dir = await backboneFolder();
+      const r = await edge.run(['backbones', 'import', dir]);
+      expect(r.code).toBe(1);
+      // A progress note, then the refusal on one line.
+      expect(r.err.split('\n')).toEqual([
+        expect.stringMatching(/^uploading .*model\.onnx \(0\.0 kB\) with its card/),
+        'headstart: operator "Foo" is not supported (unsupported_operator, form.model)',
+        '',
+      ]);
+      expect(r.out).toBe('');
+      // A 5xx may come after the edge stored it: a second try would only say backbone_exists.
+      const again = await edge.run(['backbones', 'import', dir]);
+      expect(again.code).toBe(1);
+      expect(again.err).toMatch(/\nheadstart: POST \/v1\/backbones answered HTTP 503.*\n$/);
+      expect(edge.seen).toHaveLength(2);
+    } finally {
+      await edge.close();
+    }
+  });
+
+  it('lists the catalogue and the tenant’s backbones as a table or CSV', async () => {
+    const { id2label: _none, ...rest } = { ...manifest(), id2label: undefined };
+    const catalogue = {
+      ...rest,
+      id: 'mobilenet-v2-1.0',
+      name: 'mobilenet-v2-1.0',
+      owner: 'catalogue',
+      numLabels: 1000,
+      parameters: 3_538_984,
+      onnx: { ...rest.onnx, bytes: 14_180_000 },
+      measured: { edgeInferenceMs: 21.456, nodeInferenceMs: 9 },
+    };
+    const own = {
+      ...manifest({ quantized: true, bytes: 3_950_000 }),
+      name: 'my-mnv2',
+      owner: 'tenant',
+      numLabels: 0,
+      measured: null,
+    };
+    const edge = await fakeEdge(() => ({ status: 200, body: { backbones: [catalogue, own] } }));
+    try {
+      const table = await edge.run(['backbones', 'list']);
+      expect(table.code, table.err).toBe(0);
+      expect(table.out).toBe(
+        [
+          'name              owner      embedding  parameters    MB  quantized  edge ms',
+          'mobilenet-v2-1.0  catalogue       1280      3.54 M  14.2  no            21.5',
+          'my-mnv2           tenant          1280      2.26 M   4.0  yes              -',
+          '',
+        ].join('\n'),
+      );
+      const csv = await edge.run(['backbones', 'list', '--format', 'csv']);
+      expect(csv.out).toBe(
+        [
+          'name,owner,embedding,parameters,MB,quantized,edge ms',
+          'mobilenet-v2-1.0,catalogue,1280,3538984,14.2,no,21.5',
+          'my-mnv2,tenant,1280,2257984,4.0,yes,',
+          '',
+        ].join('\n'),
+      );
+      const json = await edge.run(['backbones', 'list', '--format', 'json']);
+      expect((JSON.parse(json.out) as { name: string }[]).map((b) => b.name)).toEqual([
+        'mobilenet-v2-1.0',
+        'my-mnv2',
+      ]);
+      expect(edge.seen.map((r) => `${r.method} ${r.url}`)).toEqual(
+        Array(3).fill('GET /v1/backbones'),
+      );
+    } finally {
+      await edge.close();
+    }
+  });
+
+  it('deletes a backbone, and reports one still in use as one line', async () => {
+    const inUse = problem(
+      409,
+      'backbone_in_use',
+      '"my-mnv2" is still used by heads head_1 (delete them, and the aliases pointing at them, first)',
+      'path.name',
+    );
+    const edge = await fakeEdge((_req, n) =>
+      n === 1 ? { status: 409, body: inUse } : { status: 204 },
+    );
+    try {
+      const refused = await edge.run(['backbones', 'delete', 'my-mnv2']);
+      expect(refused.code).toBe(1);
+      expect(refused.err).toBe(
+        'headstart: "my-mnv2" is still used by heads head_1 (delete them, and the aliases pointing at them, first) (backbone_in_use, path.name)\n',
+      );
+      const done = await edge.run(['backbones', 'delete', 'my-mnv2']);
+      expect(done).toMatchObject({ code: 0, out: 'deleted backbone my-mnv2\n' });
+      expect(edge.seen.map((r) => `${r.method} ${r.url}`)).toEqual([
+        'DELETE /v1/backbones/my-mnv2',
+        'DELETE /v1/backbones/my-mnv2',
+      ]);
+      expect((await edge.run(['backbones', 'delete'])).code).toBe(2);
+    } finally {
+      await edge.close();
+    }
   });
 });

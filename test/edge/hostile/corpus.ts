@@ -3,7 +3,15 @@ import { SELF } from 'cloudflare:test';
 import { ERROR_STATUS, type ErrorCode } from '../../../src/edge/errors.js';
 import type { World } from './world.js';
 
-export const AREAS = ['classify', 'datasets', 'jobs', 'heads', 'lessons', 'internal'] as const;
+export const AREAS = [
+  'classify',
+  'datasets',
+  'jobs',
+  'heads',
+  'lessons',
+  'backbones',
+  'internal',
+] as const;
 export type Area = (typeof AREAS)[number];
 
 export interface HostileCase {

@@ -1,9 +1,11 @@
 // The legitimate state the hostile corpus runs against, built through the real API: two tenants
-// with uploaded datasets, trained heads and aliases, jobs in every state, live and stale leases.
+// with uploaded datasets, imported backbones, trained heads and aliases, jobs in every state, live
+// and stale leases.
 import { env } from 'cloudflare:workers';
 import { expect } from 'vitest';
 import { generateSecret, hashSecret } from '../../../src/shared/secrets.js';
 import type { JobView, LeaseGrant } from '../../../src/shared/jobs.js';
+import { tinyCardJson, tinyModel } from '../../support/tiny-backbone.js';
 import { fixtureBytes, seedBackbone } from '../fixtures.js';
 import { backboneManifest, completionForm } from '../heads-helpers.js';
 import { asJob, call, freshState, leaseOne, tenant, workerToken } from '../jobs-helpers.js';
@@ -14,6 +16,9 @@ import { jobCount } from './snapshot.js';
 export const V1 = 'mobilenet-v1-0.25';
 export const V2 = 'mobilenet-v2-0.35';
 export const LESSON = 'cv-transfer-learning';
+/** The names of the tiny backbones A and B import. */
+export const TINY_A = 'a-tiny';
+export const TINY_B = 'b-tiny';
 const LABELS = ['ants', 'bees'];
 
 export interface Tenant {
@@ -42,6 +47,8 @@ export interface World {
   readonly imageOfB: string;
   readonly headA: string;
   readonly headB: string;
+  /** A's head on its own backbone TINY_A (no alias), which keeps that backbone in use. */
+  readonly headOnTinyA: string;
   /** Alias of A pointing at headA; alias of B pointing at headB. */
   readonly aliasA: string;
   readonly aliasB: string;
@@ -92,8 +99,8 @@ async function submit(key: string, json: unknown, headers: Record<string, string
   return asJob(res);
 }
 
-async function completeWithHead(worker: string, grant: LeaseGrant, seed: number) {
-  const backbone = await backboneManifest(V2);
+async function completeWithHead(worker: string, grant: LeaseGrant, seed: number, on = V2) {
+  const backbone = await backboneManifest(on);
   const form = () => completionForm(grant.leaseToken, backbone, { labels: LABELS, seed }).form;
   const done = await call(`/internal/v1/jobs/${grant.jobId}/complete`, {
     key: worker,
@@ -101,6 +108,16 @@ async function completeWithHead(worker: string, grant: LeaseGrant, seed: number)
   });
   expect(done.status, JSON.stringify(done.body)).toBe(200);
   return { headId: asJob(done).headId!, form };
+}
+
+/** Imports the tiny ONNX backbone as `name` through POST /v1/backbones. */
+async function importTiny(key: string, name: string) {
+  const body = new FormData();
+  body.set('model', new File([tinyModel()], 'model.onnx'));
+  body.set('card', JSON.stringify(tinyCardJson({ id: name })));
+  const res = await call('/v1/backbones', { key, body });
+  expect(res.status, JSON.stringify(res.body)).toBe(201);
+  return (res.body as { id: string }).id;
 }
 
 async function alias(key: string, name: string, headId: string) {
@@ -165,6 +182,13 @@ export async function buildWorld(): Promise<World> {
   await alias(a.apiKey, 'production', headA.headId);
   await alias(b.apiKey, 'staging', headB.headId);
 
+  // Each tenant imports a tiny backbone of its own; A trains a head on its one.
+  const [tinyA] = await Promise.all([importTiny(a.apiKey, TINY_A), importTiny(b.apiKey, TINY_B)]);
+  const onTiny = await submit(a.apiKey, { datasetId: datasetA.id, backbone: tinyA, seed: 7 });
+  const tinyGrant = await leaseOne(worker, { waitSeconds: 2 });
+  expect(tinyGrant.jobId).toBe(onTiny.id);
+  const headOnTinyA = await completeWithHead(worker, tinyGrant, 7, tinyA);
+
   // The running job's first attempt failed: its token is stale, the second attempt's is live.
   const running = await submit(a.apiKey, { datasetId: datasetA.id, seed: 3 });
   const stale = await leaseOne(worker, { waitSeconds: 2 });
@@ -188,7 +212,7 @@ export async function buildWorld(): Promise<World> {
   });
   expect(batch.status, JSON.stringify(batch.body)).toBe(201);
   const batchB = batch.body as { batchId: string; jobs: JobView[] };
-  await waitForJobs(6);
+  await waitForJobs(7);
   const canceled = await call(`/v1/fine-tunes/${toCancel.id}/cancel`, {
     key: a.apiKey,
     method: 'POST',
@@ -207,6 +231,7 @@ export async function buildWorld(): Promise<World> {
     imageOfB: datasetB.sha256s[0]!,
     headA: headA.headId,
     headB: headB.headId,
+    headOnTinyA: headOnTinyA.headId,
     aliasA: 'production',
     aliasB: 'staging',
     succeeded: { id: first.id, token: firstGrant.leaseToken, form: headA.form },
