@@ -48,8 +48,17 @@ const { values } = parseArgs({
      * e.g. --spec '{"optimizer":{"backboneLr":3e-4}}' --label backbone_lr_3e-4.
      */
     label: { type: 'string' },
+    /**
+     * Run the job with seeds 1..N (the `seed` job field; 1 is the default job's) and report each
+     * validation accuracy and their mean: on a few hundred validation photos one seed moves the
+     * score by a photo or more.
+     */
+    seeds: { type: 'string', default: '1' },
   },
 });
+const SEEDS = Number(values.seeds);
+if (!Number.isInteger(SEEDS) || SEEDS < 1 || SEEDS > 20)
+  throw new Error('--seeds takes a whole number from 1 to 20');
 
 /** The results-file prefix of this run: `train.<dataset>.<backbone>[.<strategy>][.<label>]`. */
 function figurePrefix(): string {
@@ -68,6 +77,7 @@ function figurePrefix(): string {
 async function record(
   summary: ReturnType<typeof figures>,
   warmSeconds: number | undefined,
+  seeds?: readonly number[],
 ): Promise<void> {
   if (values['no-record'] || (values.spec !== '{}' && !values.label)) return;
   const prefix = figurePrefix();
@@ -80,6 +90,7 @@ async function record(
     values.label ? `--label ${values.label}` : '',
     values.compare ? `--compare ${values.compare}` : '',
     values.quick ? '--quick' : '',
+    SEEDS > 1 ? `--seeds ${SEEDS}` : '',
   ]
     .filter(Boolean)
     .join(' ')}`.replace(/ -- $/, '');
@@ -104,6 +115,15 @@ async function record(
       display: `${summary.embed_images_per_s.toFixed(0)} images/s`,
       label: `${name}: decode, views and backbone`,
     },
+    ...(seeds && seeds.length > 1
+      ? {
+          [`${prefix}.val_acc_seeds_mean`]: {
+            value: Math.round((seeds.reduce((a, b) => a + b, 0) / seeds.length) * 1000) / 1000,
+            display: (seeds.reduce((a, b) => a + b, 0) / seeds.length).toFixed(3),
+            label: `${name}: mean validation accuracy over seeds 1–${seeds.length} (${seeds.map((v) => v.toFixed(3)).join(', ')})`,
+          },
+        }
+      : {}),
     ...(warmSeconds === undefined
       ? {}
       : {
@@ -141,6 +161,7 @@ async function main(): Promise<void> {
     const renderer = createViewRenderer(Number(values['preprocess-threads']));
     const runOnce = async (
       backbone = values.backbone,
+      seed?: number,
     ): Promise<{ outcome: JobOutcome; totalSeconds: number }> => {
       const submitted = await fetch(`${edge.url}/v1/fine-tunes`, {
         method: 'POST',
@@ -148,6 +169,7 @@ async function main(): Promise<void> {
         body: JSON.stringify({
           strategy: values.strategy,
           ...(JSON.parse(values.spec) as object),
+          ...(seed === undefined ? {} : { seed }),
           datasetId: dataset.id,
           backbone,
         }),
@@ -196,6 +218,24 @@ async function main(): Promise<void> {
     console.log(
       `  stages: fetch ${t.fetchSeconds.toFixed(2)} s (overlapped), preprocess ${t.preprocessSeconds.toFixed(2)} s, backbone ${t.embedSeconds.toFixed(2)} s, export ${t.exportSeconds.toFixed(2)} s; embedding stage ${embedStage.toFixed(2)} s`,
     );
+    const seedAccuracies = [cold.outcome.valAccuracy];
+    for (let seed = 2; seed <= SEEDS; seed++) {
+      const again = await runOnce(values.backbone, seed);
+      seedAccuracies.push(again.outcome.valAccuracy);
+      console.log(`seed ${seed}: val accuracy ${again.outcome.valAccuracy.toFixed(3)}`);
+    }
+    const seeded =
+      SEEDS > 1
+        ? {
+            val_acc_seeds: seedAccuracies.map((v) => Math.round(v * 1000) / 1000),
+            val_acc_seeds_mean:
+              Math.round((seedAccuracies.reduce((a, b) => a + b, 0) / SEEDS) * 1000) / 1000,
+          }
+        : {};
+    if (SEEDS > 1)
+      console.log(
+        `val accuracy over seeds 1–${SEEDS}: mean ${seeded.val_acc_seeds_mean!.toFixed(3)}, min ${Math.min(...seedAccuracies).toFixed(3)}, max ${Math.max(...seedAccuracies).toFixed(3)}`,
+      );
     let compared: Record<string, unknown> = {};
     if (values.compare) {
       await backbones.embedder(values.compare);
@@ -216,8 +256,8 @@ async function main(): Promise<void> {
     }
     if (values.quick) {
       await Promise.all([backbones.close(), renderer.close()]);
-      await record(figures(t, embedPerSecond, cold), undefined);
-      console.log(JSON.stringify({ ...figures(t, embedPerSecond, cold), ...compared }));
+      await record(figures(t, embedPerSecond, cold), undefined, seedAccuracies);
+      console.log(JSON.stringify({ ...figures(t, embedPerSecond, cold), ...seeded, ...compared }));
       return;
     }
     const warm = await runOnce();
@@ -254,8 +294,8 @@ async function main(): Promise<void> {
       `training time by embeddings (${preset.epochs} epochs): ${scaling.map((s) => `${s.n}: ${s.seconds.toFixed(2)} s`).join(', ')}`,
     );
     await Promise.all([backbones.close(), renderer.close()]);
-    await record(figures(t, embedPerSecond, cold), warm.totalSeconds);
-    console.log(JSON.stringify({ ...figures(t, embedPerSecond, cold), ...compared }));
+    await record(figures(t, embedPerSecond, cold), warm.totalSeconds, seedAccuracies);
+    console.log(JSON.stringify({ ...figures(t, embedPerSecond, cold), ...seeded, ...compared }));
   } finally {
     await edge.stop();
     await rm(work, { recursive: true, force: true });
