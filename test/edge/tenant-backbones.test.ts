@@ -4,9 +4,10 @@
 // once nothing uses them.
 import { env } from 'cloudflare:workers';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { MAX_BACKBONES_PER_TENANT } from '../../src/edge/routes/backbones.js';
 import { backboneKeys } from '../../src/shared/backbones.js';
 import { parseBackboneManifest } from '../../src/shared/manifest.js';
-import { tinyCardJson, tinyModel } from '../support/tiny-backbone.js';
+import { tinyCardJson, tinyModel, zooInt8Card } from '../support/tiny-backbone.js';
 import { fixtureBytes, seedBackbone } from './fixtures.js';
 import { makeHead } from './heads-helpers.js';
 import {
@@ -73,6 +74,15 @@ describe('POST /v1/backbones', () => {
   it('classifies with it by name, and trains on it by name', async () => {
     await seedBackbone('mobilenet-v1-0.25');
     const { tenantId, apiKey } = await tenant();
+    const bee = await fixtureBytes('images/bee.jpg');
+    const classify = () =>
+      call('/v1/classify?model=my-tiny&k=5', {
+        key: apiKey,
+        body: bee,
+        headers: { 'content-type': 'image/jpeg' },
+      });
+    // Unknown at first (and remembered so by this isolate), known at once after the import here.
+    expect((await classify()).status).toBe(404);
     expect((await importBackbone(apiKey, tinyModel(), tinyWithClassifier())).status).toBe(201);
     const res = await call('/v1/classify?model=my-tiny&k=5', {
       key: apiKey,
@@ -98,23 +108,10 @@ describe('POST /v1/backbones', () => {
   it('imports the shared int8 MobileNetV2: ImageNet classifier works, fine-tuning is refused', async () => {
     await seedBackbone('mobilenet-v1-0.25'); // the ImageNet names come from the catalogue
     const { tenantId, apiKey } = await tenant();
-    const card = {
-      id: 'zoo-int8',
-      displayName: 'MobileNetV2 int8 (ONNX model zoo)',
-      licence: 'Apache-2.0',
-      origin: 'https://github.com/onnx/models (mobilenetv2-12-int8)',
-      preprocessing: {
-        resize: { shortestEdge: 256 },
-        crop: { width: 224, height: 224 },
-        image_mean: [0.485, 0.456, 0.406],
-        image_std: [0.229, 0.224, 0.225],
-      },
-      outputs: { logits: 'output', labels: 'imagenet' },
-    };
     const res = await importBackbone(
       apiKey,
       await fixtureBytes('sources/mobilenetv2-12-int8.onnx'),
-      card,
+      zooInt8Card('zoo-int8'),
     );
     expect(res.status, JSON.stringify(res.body)).toBe(201);
     const manifest = parseBackboneManifest(res.body);
@@ -147,6 +144,27 @@ describe('POST /v1/backbones', () => {
       code: 'backbone_not_trainable',
       field: 'body.strategy',
     });
+  });
+
+  it('keeps at most MAX_BACKBONES_PER_TENANT per tenant, storing nothing for the one over', async () => {
+    const { apiKey } = await tenant();
+    for (let i = 0; i < MAX_BACKBONES_PER_TENANT; i++) {
+      const res = await importBackbone(apiKey, tinyModel(), tinyCardJson({ id: `tiny-${i}` }));
+      expect(res.status, JSON.stringify(res.body)).toBe(201);
+    }
+    const before = await storedKeys();
+    const over = await importBackbone(apiKey, tinyModel(), tinyCardJson({ id: 'one-more' }));
+    expect(over.status).toBe(409);
+    expect(problemOf(over)).toMatchObject({ code: 'conflict', field: 'form.model' });
+    expect(await storedKeys()).toEqual(before);
+    // Another tenant is not affected.
+    const other = await tenant('globex');
+    const theirs = await importBackbone(
+      other.apiKey,
+      tinyModel(),
+      tinyCardJson({ id: 'one-more' }),
+    );
+    expect(theirs.status).toBe(201);
   });
 });
 

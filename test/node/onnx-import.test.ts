@@ -2,7 +2,6 @@
 // bad file or card is refused (with the field it concerns), checked on small hand-built graphs.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import onnxProto from 'onnx-proto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createWorkerSession } from '../../src/gpu-worker/embed.js';
 import { parseBackboneCard, type BackboneCardInput } from '../../src/shared/backbone-card.js';
@@ -22,7 +21,6 @@ import { nodeTrialRuntime as runtime } from '../../scripts/models/trial-runtime.
 import { decodePhoto, photosOf } from '../support/photos.js';
 import { oddNode, tinyModel } from '../support/tiny-backbone.js';
 
-const { onnx } = onnxProto;
 const MNV2 = path.join(MODELS_SOURCE, 'mobilenet_v2_1.0_224_torchvision');
 
 let photos: RgbImage[];

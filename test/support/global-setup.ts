@@ -17,6 +17,7 @@ import { importBackbones, importOnnxFolder } from '../../scripts/models/import.j
 import { DATASETS_DIR, MODELS_SOURCE, TEST_CACHE, TEST_MODELS } from './paths.js';
 import { cameraPhotos, parityPhotos } from './photos.js';
 import { decodeFile } from '../../src/gpu-worker/decode.js';
+import { zooInt8Card } from './tiny-backbone.js';
 import { writeDatasetFixtures } from './zip-writer.js';
 
 const bytes = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
@@ -27,22 +28,7 @@ export const USER_INT8_BACKBONE = 'user-mnv2-int8';
 async function importUserBackbone(): Promise<void> {
   const card = path.join(TEST_CACHE, `${USER_INT8_BACKBONE}.json`);
   await mkdir(TEST_CACHE, { recursive: true });
-  await writeFile(
-    card,
-    JSON.stringify({
-      id: USER_INT8_BACKBONE,
-      displayName: 'MobileNetV2 int8 (ONNX model zoo)',
-      licence: 'Apache-2.0',
-      origin: 'https://github.com/onnx/models (mobilenetv2-12-int8)',
-      preprocessing: {
-        resize: { shortestEdge: 256 },
-        crop: { width: 224, height: 224 },
-        image_mean: [0.485, 0.456, 0.406],
-        image_std: [0.229, 0.224, 0.225],
-      },
-      outputs: { logits: 'output', labels: 'imagenet' },
-    }),
-  );
+  await writeFile(card, JSON.stringify(zooInt8Card(USER_INT8_BACKBONE)));
   await importOnnxFolder({
     path: path.join(
       MODELS_SOURCE,

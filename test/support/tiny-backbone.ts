@@ -1,4 +1,4 @@
-// A small hand-built convolutional backbone (two convolutions, a global pool, a classifier) and
+// Backbones for tests: a small hand-built convolutional backbone (two convolutions, a global pool, a classifier) and
 // the ways to break it: the ONNX importer's tests, in Node and through POST /v1/backbones.
 import onnxProto from 'onnx-proto';
 
@@ -105,3 +105,21 @@ export const oddNode = (opType: string, domain?: string) =>
     input: ['scores'],
     output: ['odd'],
   });
+
+/**
+ * The card of the shared int8 MobileNetV2 (`mobilenetv2-12-int8.onnx` from the ONNX model zoo),
+ * as a user writes it: torchvision preprocessing, its ImageNet classifier.
+ */
+export const zooInt8Card = (id: string) => ({
+  id,
+  displayName: 'MobileNetV2 int8 (ONNX model zoo)',
+  licence: 'Apache-2.0',
+  origin: 'https://github.com/onnx/models (mobilenetv2-12-int8)',
+  preprocessing: {
+    resize: { shortestEdge: 256 },
+    crop: { width: 224, height: 224 },
+    image_mean: [0.485, 0.456, 0.406],
+    image_std: [0.229, 0.224, 0.225],
+  },
+  outputs: { logits: 'output', labels: 'imagenet' },
+});

@@ -49,16 +49,17 @@ export async function getBackboneManifest(
   return manifest;
 }
 
-/**
- * What a backbone name means to `tenantId`: the tenant's own backbone of that name (as its full
- * reference `{tenantId}/{name}`), else the catalogue's (or another backbone imported into the
- * models bucket). A full reference to another tenant's backbone is treated as unknown, so its
- * existence never shows. Returns undefined for a name nobody the tenant may use has.
- *
- * @example
- * const ref = await resolveBackboneRef(env.MODELS, tenantId, 'my-mnv2'); // 'ten_…/my-mnv2'
- */
-export async function resolveBackboneRef(
+/** Remembered name resolutions (classification's hot path), by tenant and name. */
+const refAnswers = new Map<string, { ref: string | undefined; expires: number }>();
+const MAX_REF_ANSWERS = 10_000;
+
+/** Forgets what this isolate remembers of a tenant's backbone names (after an import or delete here). */
+export function forgetBackboneRefs(tenantId: string | undefined): void {
+  for (const key of refAnswers.keys())
+    if (key.startsWith(`${tenantId ?? ''}\n`)) refAnswers.delete(key);
+}
+
+async function lookUpBackboneRef(
   bucket: R2Bucket,
   tenantId: string | undefined,
   name: string,
@@ -75,6 +76,36 @@ export async function resolveBackboneRef(
     if (await bucket.head(backboneKeys(ref).manifest)) return ref;
   }
   return (await bucket.head(backboneKeys(name).manifest)) ? name : undefined;
+}
+
+/**
+ * What a backbone name means to `tenantId`: the tenant's own backbone of that name (as its full
+ * reference `{tenantId}/{name}`), else the catalogue's (or another backbone imported into the
+ * models bucket). A full reference to another tenant's backbone is treated as unknown, so its
+ * existence never shows. Returns undefined for a name nobody the tenant may use has.
+ *
+ * With `rememberSeconds` (classification), the answer is kept that long by this isolate; an
+ * import or delete through this isolate forgets the tenant's answers at once.
+ *
+ * @example
+ * const ref = await resolveBackboneRef(env.MODELS, tenantId, 'my-mnv2'); // 'ten_…/my-mnv2'
+ */
+export async function resolveBackboneRef(
+  bucket: R2Bucket,
+  tenantId: string | undefined,
+  name: string,
+  rememberSeconds = 0,
+): Promise<string | undefined> {
+  if (rememberSeconds <= 0) return lookUpBackboneRef(bucket, tenantId, name);
+  const key = `${tenantId ?? ''}\n${name}`;
+  const now = Date.now();
+  const known = refAnswers.get(key);
+  if (known && known.expires > now) return known.ref;
+  const ref = await lookUpBackboneRef(bucket, tenantId, name);
+  refAnswers.delete(key);
+  refAnswers.set(key, { ref, expires: now + rememberSeconds * 1000 });
+  if (refAnswers.size > MAX_REF_ANSWERS) refAnswers.delete(refAnswers.keys().next().value!);
+  return ref;
 }
 
 /** A tenant's own backbone manifests, sorted by name. */

@@ -94,9 +94,10 @@ export async function resolveModels(
   // A backbone the caller may use (its own first, then the catalogue's) wins over an alias of
   // the same name; names with a dot (versioned backbone ids) or not shaped like an alias can
   // only be backbones.
+  const remember = secondsVar(env.RESOLVE_SECONDS, DEFAULT_RESOLVE_SECONDS);
   const backbones = await Promise.all(
     refs.map(async (ref) =>
-      HEAD_ID.test(ref) ? undefined : await resolveBackboneRef(env.MODELS, tenantId, ref),
+      HEAD_ID.test(ref) ? undefined : await resolveBackboneRef(env.MODELS, tenantId, ref, remember),
     ),
   );
   const kinds = refs.map((ref, i) =>

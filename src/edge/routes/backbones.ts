@@ -10,6 +10,7 @@ import {
   IMAGENET_LABELS,
   backboneKeys,
   tenantBackboneOf,
+  tenantBackbonesPrefix,
 } from '../../shared/backbones.js';
 import { BackboneManifestSchema, type BackboneManifest } from '../../shared/manifest.js';
 import {
@@ -18,10 +19,11 @@ import {
   importOnnxBackbone,
   syntheticTrialImages,
 } from '../../shared/onnx-import.js';
-import { requireTenant } from '../auth/middleware.js';
+import { rateLimit, requireTenant } from '../auth/middleware.js';
 import { measurementsOf } from '../classification/measured.js';
 import {
   evictBackboneSession,
+  forgetBackboneRefs,
   getBackboneManifest,
   listBackboneManifests,
   listTenantBackboneManifests,
@@ -37,6 +39,8 @@ import { ApiError } from '../errors.js';
 import { readBodyLimited } from '../http/body.js';
 import { coordinatorOf } from '../jobs/service.js';
 
+/** Backbones one tenant may keep (each up to 32 MB in R2). */
+export const MAX_BACKBONES_PER_TENANT = 10;
 /** Room for the card and the multipart framing beside the model. */
 const CARD_MAX_BYTES = 256 * 1024;
 /** The largest request POST /v1/backbones reads. */
@@ -167,64 +171,79 @@ export const backbonesRoutes = new Hono<AppEnv>()
     });
     return c.json({ ...manifest, name: tenantBackboneOf(ref)?.name ?? ref });
   })
-  .post('/', async (c) => {
-    const tenantId = c.get('tenantId');
-    const manifest = await oneAtATime(async () => {
-      const { bytes, card } = await readUpload(c.req.raw);
-      if ((BACKBONE_IDS as readonly string[]).includes(card.id))
-        throw new ApiError(
-          'backbone_exists',
-          `"${card.id}" is a catalogue backbone's id; give yours another`,
-          'form.card.id',
-        );
-      const ref = `${tenantId}/${card.id}`;
-      const keys = backboneKeys(ref);
-      if (await c.env.MODELS.head(keys.manifest))
-        throw new ApiError(
-          'backbone_exists',
-          `you already have a backbone "${card.id}"; delete it first (DELETE /v1/backbones/${card.id}) or choose another id`,
-          'form.card.id',
-        );
-      const labels =
-        card.outputs.labels === 'imagenet'
-          ? await imagenetLabels(c.env.MODELS)
-          : card.outputs.labels;
-      let imported: { onnx: Uint8Array; manifest: BackboneManifest };
-      try {
-        imported = await importOnnxBackbone({
-          bytes,
-          card,
-          ...(labels ? { labels } : {}),
-          photos: syntheticTrialImages(),
-          runtime: createEdgeSession,
-          id: ref,
+  .post(
+    '/',
+    rateLimit((env) => env.SUBMIT_LIMITER, 60),
+    async (c) => {
+      const tenantId = c.get('tenantId');
+      const manifest = await oneAtATime(async () => {
+        const { bytes, card } = await readUpload(c.req.raw);
+        const owned = await c.env.MODELS.list({
+          prefix: tenantBackbonesPrefix(tenantId),
+          delimiter: '/',
         });
-      } catch (err) {
-        if (err instanceof BackboneImportError)
-          throw new ApiError(err.code, err.message, `form.${err.field}`);
-        throw err;
-      }
-      // The model first, the manifest last: a backbone exists once its manifest does.
-      const meta = { customMetadata: { tenantId } };
-      await c.env.MODELS.put(keys.model, imported.onnx, {
-        ...meta,
-        httpMetadata: { contentType: 'application/octet-stream' },
-      });
-      try {
-        await c.env.MODELS.put(keys.manifest, JSON.stringify(imported.manifest), {
+        if (owned.delimitedPrefixes.length >= MAX_BACKBONES_PER_TENANT)
+          throw new ApiError(
+            'conflict',
+            `you have ${owned.delimitedPrefixes.length} backbones, the most one tenant keeps; delete one first (DELETE /v1/backbones/{name})`,
+            'form.model',
+          );
+        if ((BACKBONE_IDS as readonly string[]).includes(card.id))
+          throw new ApiError(
+            'backbone_exists',
+            `"${card.id}" is a catalogue backbone's id; give yours another`,
+            'form.card.id',
+          );
+        const ref = `${tenantId}/${card.id}`;
+        const keys = backboneKeys(ref);
+        if (await c.env.MODELS.head(keys.manifest))
+          throw new ApiError(
+            'backbone_exists',
+            `you already have a backbone "${card.id}"; delete it first (DELETE /v1/backbones/${card.id}) or choose another id`,
+            'form.card.id',
+          );
+        const labels =
+          card.outputs.labels === 'imagenet'
+            ? await imagenetLabels(c.env.MODELS)
+            : card.outputs.labels;
+        let imported: { onnx: Uint8Array; manifest: BackboneManifest };
+        try {
+          imported = await importOnnxBackbone({
+            bytes,
+            card,
+            ...(labels ? { labels } : {}),
+            photos: syntheticTrialImages(),
+            runtime: createEdgeSession,
+            id: ref,
+          });
+        } catch (err) {
+          if (err instanceof BackboneImportError)
+            throw new ApiError(err.code, err.message, `form.${err.field}`);
+          throw err;
+        }
+        // The model first, the manifest last: a backbone exists once its manifest does.
+        const meta = { customMetadata: { tenantId } };
+        await c.env.MODELS.put(keys.model, imported.onnx, {
           ...meta,
-          httpMetadata: { contentType: 'application/json' },
+          httpMetadata: { contentType: 'application/octet-stream' },
         });
-      } catch (err) {
-        await c.env.MODELS.delete(keys.model).catch(() => undefined);
-        throw err;
-      }
-      return imported.manifest;
-    });
-    return c.json({ ...manifest, name: tenantBackboneOf(manifest.id)!.name }, 201, {
-      location: `/v1/backbones/${tenantBackboneOf(manifest.id)!.name}`,
-    });
-  })
+        try {
+          await c.env.MODELS.put(keys.manifest, JSON.stringify(imported.manifest), {
+            ...meta,
+            httpMetadata: { contentType: 'application/json' },
+          });
+        } catch (err) {
+          await c.env.MODELS.delete(keys.model).catch(() => undefined);
+          throw err;
+        }
+        return imported.manifest;
+      });
+      forgetBackboneRefs(tenantId);
+      return c.json({ ...manifest, name: tenantBackboneOf(manifest.id)!.name }, 201, {
+        location: `/v1/backbones/${tenantBackboneOf(manifest.id)!.name}`,
+      });
+    },
+  )
   .delete('/:name', async (c) => {
     const tenantId = c.get('tenantId');
     const name = c.req.param('name');
@@ -264,6 +283,7 @@ export const backbonesRoutes = new Hono<AppEnv>()
     await c.env.MODELS.delete(keys.manifest);
     await c.env.MODELS.delete(keys.model);
     evictBackboneSession(ref);
+    forgetBackboneRefs(tenantId);
     return c.body(null, 204);
   });
 
@@ -321,7 +341,10 @@ export const BACKBONES_API_DOCS: RouteConfig[] = [
     responses: {
       201: json('The stored backbone’s manifest', BackboneManifestSchema),
       400: problem('A card field is missing or wrong'),
-      409: problem('The id is a catalogue backbone’s, or already yours'),
+      409: problem(
+        'The id is a catalogue backbone’s or already yours, or you keep the most backbones a tenant may (10)',
+      ),
+      429: problem('Too many submissions for this key (shared with dataset uploads and jobs)'),
       413: problem('The model is over 32 MB'),
       415: problem('Not multipart/form-data'),
       422: problem(
