@@ -27,6 +27,7 @@ import {
   getBackboneManifest,
   listBackboneManifests,
   listTenantBackboneManifests,
+  resolveBackboneRef,
 } from '../classification/model-store.js';
 import { createEdgeSession } from '../classification/onnx-backend.js';
 import {
@@ -45,8 +46,6 @@ export const MAX_BACKBONES_PER_TENANT = 10;
 const CARD_MAX_BYTES = 256 * 1024;
 /** The largest request POST /v1/backbones reads. */
 export const BACKBONE_UPLOAD_MAX_BYTES = MAX_BACKBONE_BYTES + CARD_MAX_BYTES;
-
-const NameSchema = z.string().regex(/^[a-z0-9][a-z0-9.-]{1,63}$/);
 
 /** A backbone as listed: the manifest without its label table, and whose it is. */
 const BackboneSummarySchema = BackboneManifestSchema.omit({ id2label: true }).extend({
@@ -165,10 +164,12 @@ export const backbonesRoutes = new Hono<AppEnv>()
     });
   })
   .get('/:name', async (c) => {
-    const ref = refOf(c.get('tenantId'), c.req.param('name'));
-    const manifest = await getBackboneManifest(c.env.MODELS, ref, 'path.name').catch(() => {
-      throw new ApiError('not_found', `no backbone "${c.req.param('name')}"`, 'path.name');
-    });
+    const name = c.req.param('name');
+    const ref = await resolveBackboneRef(c.env.MODELS, c.get('tenantId'), name);
+    const manifest = ref
+      ? await getBackboneManifest(c.env.MODELS, ref, 'path.name').catch(() => undefined)
+      : undefined;
+    if (!ref || !manifest) throw new ApiError('not_found', `no backbone "${name}"`, 'path.name');
     return c.json({ ...manifest, name: tenantBackboneOf(ref)?.name ?? ref });
   })
   .post(
@@ -188,7 +189,10 @@ export const backbonesRoutes = new Hono<AppEnv>()
             `you have ${owned.delimitedPrefixes.length} backbones, the most one tenant keeps; delete one first (DELETE /v1/backbones/{name})`,
             'form.model',
           );
-        if ((BACKBONE_IDS as readonly string[]).includes(card.id))
+        if (
+          (BACKBONE_IDS as readonly string[]).includes(card.id) ||
+          (await c.env.MODELS.head(backboneKeys(card.id).manifest))
+        )
           throw new ApiError(
             'backbone_exists',
             `"${card.id}" is a catalogue backbone's id; give yours another`,
@@ -247,16 +251,15 @@ export const backbonesRoutes = new Hono<AppEnv>()
   .delete('/:name', async (c) => {
     const tenantId = c.get('tenantId');
     const name = c.req.param('name');
-    if ((BACKBONE_IDS as readonly string[]).includes(name))
+    const ref = await resolveBackboneRef(c.env.MODELS, tenantId, name);
+    if (!ref) throw new ApiError('not_found', `no backbone "${name}"`, 'path.name');
+    if (!tenantBackboneOf(ref))
       throw new ApiError(
         'forbidden',
         `"${name}" is a catalogue backbone: it cannot be deleted`,
         'path.name',
       );
-    const ref = refOf(tenantId, name);
     const keys = backboneKeys(ref);
-    if (!tenantBackboneOf(ref) || !(await c.env.MODELS.head(keys.manifest)))
-      throw new ApiError('not_found', `no backbone "${name}"`, 'path.name');
     const submitted = await c.env.DB.prepare(
       'SELECT id, spec_json FROM jobs WHERE tenant_id = ? AND spec_json LIKE ?',
     )
@@ -286,14 +289,6 @@ export const backbonesRoutes = new Hono<AppEnv>()
     forgetBackboneRefs(tenantId);
     return c.body(null, 204);
   });
-
-/** The full reference for a name in the path: the tenant's own (a catalogue id stays itself). */
-function refOf(tenantId: string, name: string): string {
-  if (tenantBackboneOf(name)?.tenantId === tenantId) return name;
-  const parsed = NameSchema.safeParse(name);
-  if (!parsed.success) throw new ApiError('not_found', `no backbone "${name}"`, 'path.name');
-  return (BACKBONE_IDS as readonly string[]).includes(name) ? name : `${tenantId}/${name}`;
-}
 
 const nameParam = z.object({ name: z.string().openapi({ example: 'my-mnv2' }) });
 
