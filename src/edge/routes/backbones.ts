@@ -223,7 +223,13 @@ export const backbonesRoutes = new Hono<AppEnv>()
         } catch (err) {
           if (err instanceof BackboneImportError)
             throw new ApiError(err.code, err.message, `form.${err.field}`);
-          throw err;
+          // Anything else the importer trips on is still about this file: a clear 422, logged.
+          console.error('backbone import failed', err);
+          throw new ApiError(
+            'invalid_model',
+            `the model could not be imported: ${(err instanceof Error ? err.message : String(err)).split('\n')[0]}`,
+            'form.model',
+          );
         }
         // The model first, the manifest last: a backbone exists once its manifest does.
         const meta = { customMetadata: { tenantId } };
