@@ -12,7 +12,7 @@ import { FORMATS, fixed, formatRows, megabytes } from '../format.js';
 import { StatusLines } from '../progress.js';
 import { paint } from '../terminal.js';
 import { CardError, MAX_BACKBONE_BYTES, parseBackboneCard } from '../../shared/backbone-card.js';
-import { BACKBONE_IDS } from '../../shared/backbones.js';
+import { findBackbone } from '../../shared/backbones.js';
 import { cutBlocks } from '../../shared/strategies.js';
 
 /** The files an import sends: the model, and the card as written (the edge parses it again). */
@@ -66,7 +66,7 @@ export async function readBackboneUpload(
     if (err instanceof CardError) throw new UsageError(`${cardFile}: ${err.message}`);
     throw err;
   }
-  if ((BACKBONE_IDS as readonly string[]).includes(id))
+  if (findBackbone(id))
     throw new UsageError(
       `${cardFile}: card.id: "${id}" is a catalogue backbone's id; choose another`,
     );

@@ -1,7 +1,7 @@
 // Backbones from R2: manifests, integrity-checked model bytes, and one session per isolate.
 import {
   BACKBONE_ID_PATTERN as BACKBONE_ID,
-  BACKBONE_IDS,
+  findBackbone,
   BACKBONE_REF_PATTERN,
   backboneKeys,
   tenantBackboneOf,
@@ -71,7 +71,7 @@ async function lookUpBackboneRef(
   }
   if (!BACKBONE_ID.test(name)) return undefined;
   // Tenant backbones cannot take a catalogue name, so those need no tenant lookup.
-  if (tenantId && !(BACKBONE_IDS as readonly string[]).includes(name)) {
+  if (tenantId && !findBackbone(name)) {
     const ref = `${tenantId}/${name}`;
     if (await bucket.head(backboneKeys(ref).manifest)) return ref;
   }
@@ -108,35 +108,39 @@ export async function resolveBackboneRef(
   return ref;
 }
 
-/** A tenant's own backbone manifests, sorted by name. */
-export async function listTenantBackboneManifests(
+/** The manifests of the backbone folders directly under `prefix`, sorted by id. */
+async function manifestsUnder(
   bucket: R2Bucket,
-  tenantId: string,
+  prefix: string,
+  keep: (id: string) => boolean,
+  /** Leave out a manifest that fails its schema instead of failing the listing. */
+  skipInvalid: boolean,
 ): Promise<BackboneManifest[]> {
-  const prefix = tenantBackbonesPrefix(tenantId);
   const listed = await bucket.list({ prefix, delimiter: '/' });
   const manifests = await Promise.all(
-    listed.delimitedPrefixes.map((p) =>
-      readManifest(bucket, `${p}manifest.json`).catch(() => undefined),
-    ),
+    listed.delimitedPrefixes
+      .filter((p) => keep(p.slice(prefix.length, -1)))
+      .map((p) => {
+        const read = readManifest(bucket, `${p}manifest.json`);
+        return skipInvalid ? read.catch(() => undefined) : read;
+      }),
   );
   return manifests
     .filter((m): m is BackboneManifest => m !== undefined)
     .sort((a, b) => a.id.localeCompare(b.id));
 }
 
+/** A tenant's own backbone manifests, sorted by name. */
+export function listTenantBackboneManifests(
+  bucket: R2Bucket,
+  tenantId: string,
+): Promise<BackboneManifest[]> {
+  return manifestsUnder(bucket, tenantBackbonesPrefix(tenantId), () => true, true);
+}
+
 /** Every backbone manifest in the bucket, sorted by id. */
-export async function listBackboneManifests(bucket: R2Bucket): Promise<BackboneManifest[]> {
-  const listed = await bucket.list({ prefix: 'backbones/', delimiter: '/' });
-  const ids = listed.delimitedPrefixes
-    .map((p) => p.slice('backbones/'.length, -1))
-    .filter((id) => BACKBONE_ID.test(id));
-  const manifests = await Promise.all(
-    ids.map((id) => readManifest(bucket, backboneKeys(id).manifest)),
-  );
-  return manifests
-    .filter((m): m is BackboneManifest => m !== undefined)
-    .sort((a, b) => a.id.localeCompare(b.id));
+export function listBackboneManifests(bucket: R2Bucket): Promise<BackboneManifest[]> {
+  return manifestsUnder(bucket, 'backbones/', (id) => BACKBONE_ID.test(id), false);
 }
 
 /**

@@ -6,7 +6,7 @@ import { Hono } from 'hono';
 import { CardError, parseBackboneCard, type BackboneCard } from '../../shared/backbone-card.js';
 import {
   BACKBONES,
-  BACKBONE_IDS,
+  findBackbone,
   IMAGENET_LABELS,
   backboneKeys,
   tenantBackboneOf,
@@ -20,7 +20,6 @@ import {
   syntheticTrialImages,
 } from '../../shared/onnx-import.js';
 import { rateLimit, requireTenant } from '../auth/middleware.js';
-import { measurementsOf } from '../classification/measured.js';
 import {
   evictBackboneSession,
   forgetBackboneRefs,
@@ -36,6 +35,7 @@ import {
   docProblem as problem,
 } from '../docs/openapi.js';
 import type { AppEnv } from '../env.js';
+import { ModelSummarySchema, modelSummary } from './models.js';
 import { ApiError } from '../errors.js';
 import { readBodyLimited } from '../http/body.js';
 import { coordinatorOf } from '../jobs/service.js';
@@ -47,22 +47,15 @@ const CARD_MAX_BYTES = 256 * 1024;
 /** The largest request POST /v1/backbones reads. */
 export const BACKBONE_UPLOAD_MAX_BYTES = MAX_BACKBONE_BYTES + CARD_MAX_BYTES;
 
-/** A backbone as listed: the manifest without its label table, and whose it is. */
-const BackboneSummarySchema = BackboneManifestSchema.omit({ id2label: true }).extend({
+/** A backbone as listed: as GET /v1/models shows it, with its name and whose it is. */
+const BackboneSummarySchema = ModelSummarySchema.extend({
   name: z.string().openapi({ description: 'what you call it in jobs and /v1/classify' }),
   owner: z.enum(['catalogue', 'tenant']),
-  numLabels: z.number().int(),
 });
 
 function summary(m: BackboneManifest): z.infer<typeof BackboneSummarySchema> {
-  const { id2label, ...rest } = m;
   const owned = tenantBackboneOf(m.id);
-  return {
-    ...rest,
-    name: owned ? owned.name : m.id,
-    owner: owned ? 'tenant' : 'catalogue',
-    numLabels: id2label ? Object.keys(id2label).length : 0,
-  };
+  return { ...modelSummary(m), name: owned?.name ?? m.id, owner: owned ? 'tenant' : 'catalogue' };
 }
 
 /**
@@ -157,10 +150,7 @@ export const backbonesRoutes = new Hono<AppEnv>()
       listTenantBackboneManifests(c.env.MODELS, c.get('tenantId')),
     ]);
     return c.json({
-      backbones: [
-        ...catalogue.map((m) => ({ ...summary(m), measured: measurementsOf(m.id) })),
-        ...own.map((m) => ({ ...summary(m), measured: null })),
-      ],
+      backbones: [...catalogue, ...own].map(summary),
     });
   })
   .get('/:name', async (c) => {
@@ -189,10 +179,7 @@ export const backbonesRoutes = new Hono<AppEnv>()
             `you have ${owned.delimitedPrefixes.length} backbones, the most one tenant keeps; delete one first (DELETE /v1/backbones/{name})`,
             'form.model',
           );
-        if (
-          (BACKBONE_IDS as readonly string[]).includes(card.id) ||
-          (await c.env.MODELS.head(backboneKeys(card.id).manifest))
-        )
+        if (findBackbone(card.id) || (await c.env.MODELS.head(backboneKeys(card.id).manifest)))
           throw new ApiError(
             'backbone_exists',
             `"${card.id}" is a catalogue backbone's id; give yours another`,
@@ -309,7 +296,7 @@ export const BACKBONES_API_DOCS: RouteConfig[] = [
     responses: {
       200: json(
         'Catalogue backbones (with their measured figures) then yours',
-        z.object({ backbones: z.array(BackboneSummarySchema.extend({ measured: z.unknown() })) }),
+        z.object({ backbones: z.array(BackboneSummarySchema) }),
       ),
       401: problem('No or bad API key'),
     },

@@ -31,7 +31,7 @@ const MeasuredSchema = z
       'what our benchmarks measured for a catalogue backbone (null for one imported later)',
   });
 
-const ModelSummarySchema = BackboneManifestSchema.omit({ id2label: true }).extend({
+export const ModelSummarySchema = BackboneManifestSchema.omit({ id2label: true }).extend({
   numLabels: z
     .number()
     .int()
@@ -40,7 +40,7 @@ const ModelSummarySchema = BackboneManifestSchema.omit({ id2label: true }).exten
 });
 
 /** The public view of a manifest: everything but the full label table (its size is given). */
-function summary(m: BackboneManifest): z.infer<typeof ModelSummarySchema> {
+export function modelSummary(m: BackboneManifest): z.infer<typeof ModelSummarySchema> {
   const { id2label, ...rest } = m;
   return {
     ...rest,
@@ -65,7 +65,8 @@ export const modelsRoutes = new OpenAPIHono<AppEnv>()
         },
       },
     }),
-    async (c) => c.json({ models: (await listBackboneManifests(c.env.MODELS)).map(summary) }, 200),
+    async (c) =>
+      c.json({ models: (await listBackboneManifests(c.env.MODELS)).map(modelSummary) }, 200),
   )
   .openapi(
     createRoute({
