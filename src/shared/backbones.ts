@@ -10,7 +10,7 @@ export interface BackboneSpec {
   readonly displayName: string;
   /**
    * `tfjs-layers`: a TF.js layers model that Headstart converts to ONNX. `onnx`: an ONNX file
-   * imported as users import theirs (checked against its card; see scripts/models/onnx-import.ts).
+   * imported as users import theirs (checked against its card; see src/shared/onnx-import.ts).
    */
   readonly format: 'tfjs-layers' | 'onnx';
   /** Folder of the model inside a models mirror (such as ../shared/models); ONNX: its model.onnx. */
