@@ -12,6 +12,7 @@ import {
   renderFigures,
   updateReadmeFigures,
 } from '../../src/shared/figures.js';
+import { figurePages, quotesFigures } from '../../scripts/figures.js';
 import { SHARED_DIR } from '../support/paths.js';
 import { tempDir } from '../support/temp.js';
 
@@ -203,8 +204,8 @@ describe('cv-transfer-learning: code blocks', () => {
     }
   });
 
-  it('uses only endpoints that README.md documents', () => {
-    const documented = readmeEndpoints();
+  it('uses only endpoints that docs/api.md documents', () => {
+    const documented = apiEndpoints();
     const used = blocks
       .filter((b) => b.lang === 'bash' || b.lang === 'ts')
       .flatMap((b) => [...b.code.matchAll(/\/v1\/[^\s"'`?]*/g)].map((m) => template(m[0])));
@@ -262,16 +263,21 @@ describe('cv-transfer-learning: measured figures', () => {
     expect(typed).toEqual([]);
   });
 
-  it('README.md quotes the current figures (npm run figures)', () => {
-    const readme = read(path.join(ROOT, 'README.md'));
-    expect(updateReadmeFigures(readme, results) === readme, 'run npm run figures').toBe(true);
+  it('README.md and the docs pages quote the current figures (npm run figures)', () => {
+    const pages = figurePages(ROOT);
+    expect(pages).toContain('README.md');
+    expect(pages).toContain('docs/benchmarks.md');
+    const quoting = pages.filter((page) => quotesFigures(read(path.join(ROOT, page))));
+    expect(quoting, 'docs/benchmarks.md quotes figures').toContain('docs/benchmarks.md');
+    for (const page of pages) {
+      const text = read(path.join(ROOT, page));
+      expect(updateReadmeFigures(text, results) === text, `${page}: run npm run figures`).toBe(
+        true,
+      );
+    }
   });
 });
 
-/**
- * Public endpoints the lesson shows that README.md's API section does not list yet, each with
- * the source lines that route it; drop an entry once README documents the endpoint.
- */
 /** `/v1/fine-tunes/$JOB_ID/events` and `/v1/fine-tunes/{id}/events` → `/v1/fine-tunes/{}/events`. */
 function template(urlPath: string): string {
   return urlPath
@@ -281,14 +287,11 @@ function template(urlPath: string): string {
     .join('/');
 }
 
-/** The `/v1/...` paths named in README.md's "## API" section. */
-function readmeEndpoints(): Set<string> {
-  const readme = read(path.join(ROOT, 'README.md'));
-  const start = readme.indexOf('\n## API\n');
-  expect(start, 'README.md has an "## API" section').toBeGreaterThan(0);
-  const next = readme.indexOf('\n## ', start + 1);
-  const section = readme.slice(start, next < 0 ? undefined : next);
-  return new Set([...section.matchAll(/\/v1\/[A-Za-z0-9_{}\-/.]*/g)].map((m) => template(m[0])));
+/** The `/v1/...` paths named in the API reference, docs/api.md (all of it: it is one section). */
+function apiEndpoints(): Set<string> {
+  const page = read(path.join(ROOT, 'docs', 'api.md'));
+  expect(page.startsWith('# API\n'), 'docs/api.md is the "# API" reference').toBe(true);
+  return new Set([...page.matchAll(/\/v1\/[A-Za-z0-9_{}\-/.]*/g)].map((m) => template(m[0])));
 }
 
 /** Lower-case words (`0.485` and `nn.linear` are one word each): markup and spacing hide no copy. */
