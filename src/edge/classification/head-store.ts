@@ -1,8 +1,8 @@
 // Trained heads from R2: integrity-checked, validated against their backbone, and kept per
 // isolate in an LRU cache bounded in bytes, whose evicted sessions are freed once no request
-// holds them. Head ids are content addresses, so a cached head can never be stale; which heads
-// exist (and what an alias points at) is asked of the coordinator on every request, which is how
-// deletions and moved aliases take effect everywhere at once.
+// holds them. Head ids are content addresses, so a cached head can never be stale; whether a head
+// still exists (and what an alias points at) is resolve.ts's question, answered within
+// RESOLVE_SECONDS everywhere.
 import { concatBytes } from '../../shared/bytes.js';
 import { sha256Hex } from '../../shared/fingerprint.js';
 import {
@@ -25,8 +25,8 @@ export interface LoadedHead {
 }
 
 /**
- * Head bytes an isolate keeps loaded: its share of the isolate's 128 MB (the README's memory
- * budget). A head counts its ONNX bytes plus HEAD_SESSION_OVERHEAD_BYTES, what a session costs
+ * Head bytes an isolate keeps loaded: its share of the isolate's 128 MB (the memory budget in
+ * docs/preprocessing.md). A head counts its ONNX bytes plus HEAD_SESSION_OVERHEAD_BYTES, what a session costs
  * in wasm memory beyond its weights (about 28 KiB measured: 120 unfreed 3-class heads on a
  * 256-d backbone grew it by 3.3 MiB), so the bound holds for thousands of tiny heads too.
  */

@@ -1,9 +1,11 @@
 // Turns the names in a request's `model` into targets: backbone ids stay public, head ids and
-// aliases belong to the caller's tenant and are resolved by the coordinator in one read — and
+// aliases belong to the caller's tenant. A head id is a content address, so it resolves from R2
+// alone (its manifest exists and names the caller's tenant): no Durable Object is asked, even
+// the first time. Aliases are resolved by the coordinator in one read. Both answers are
 // remembered by the isolate for RESOLVE_SECONDS (default 30), so steady traffic makes no
 // Durable Object call. The rule: an alias moved or a head deleted through the API is seen at
 // once by the isolate that handled the change, and within RESOLVE_SECONDS everywhere else.
-import { HEAD_ID, AliasNameSchema } from '../../shared/heads.js';
+import { HEAD_ID, AliasNameSchema, headKeys } from '../../shared/heads.js';
 import { secondsVar, type Env } from '../env.js';
 import { ApiError } from '../errors.js';
 import { coordinatorOf } from '../jobs/service.js';
@@ -41,7 +43,31 @@ export function forgetResolved(
       answers.delete(key);
 }
 
-/** Head ids and aliases to live heads: remembered answers first, the coordinator for the rest. */
+/**
+ * Fresh answers for `refs`, in order: head ids from R2 (a deleted head's files are gone), aliases
+ * from the coordinator, which only answers with live heads.
+ */
+async function lookUp(env: Env, tenantId: string, refs: readonly string[]): Promise<Answer[]> {
+  const aliases = refs.filter((ref) => !HEAD_ID.test(ref));
+  const [byAlias, byId] = await Promise.all([
+    aliases.length > 0 ? coordinatorOf(env).resolveHeads(tenantId, aliases) : [],
+    Promise.all(
+      refs
+        .filter((ref) => HEAD_ID.test(ref))
+        .map(async (headId): Promise<Answer> => {
+          const manifest = await env.MODELS.head(headKeys(headId).manifest);
+          return manifest?.customMetadata?.tenantId === tenantId
+            ? { headId }
+            : { missing: `no head ${headId}` };
+        }),
+    ),
+  ]);
+  let alias = 0;
+  let id = 0;
+  return refs.map((ref) => (HEAD_ID.test(ref) ? byId[id++]! : byAlias[alias++]!));
+}
+
+/** Head ids and aliases to live heads: remembered answers first, R2 or the coordinator for the rest. */
 async function resolveHeadRefs(
   env: Env,
   tenantId: string,
@@ -59,7 +85,7 @@ async function resolveHeadRefs(
   const flight = `${tenantId}\n${asking.join(',')}`;
   let pending = ttl > 0 ? inFlight.get(flight) : undefined;
   if (!pending) {
-    pending = coordinatorOf(env).resolveHeads(tenantId, [...asking]);
+    pending = lookUp(env, tenantId, asking);
     if (ttl > 0) {
       inFlight.set(flight, pending);
       void pending.finally(() => inFlight.delete(flight)).catch(() => undefined);
