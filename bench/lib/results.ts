@@ -1,4 +1,4 @@
-// Writes benchmark figures into bench/results.json, the one file the lesson and the README quote
+// Writes benchmark figures into bench/results.json, the one file the lesson and the docs quote
 // from: each with what it is, the command that measured it and the date.
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -7,8 +7,8 @@ import { ResultsSchema, type Figure, type Results } from '../../src/shared/figur
 export const RESULTS_FILE = path.resolve(import.meta.dirname, '..', 'results.json');
 
 const COMMENT =
-  'Written by the benchmarks (bench/lib/results.ts). The lesson quotes {{figure:key}}, the README ' +
-  '<!-- figure:key -->…<!-- /figure --> (npm run figures). Run the command of a figure to refresh it.';
+  'Written by the benchmarks (bench/lib/results.ts). The lesson quotes {{figure:key}}, README.md ' +
+  'and docs/*.md <!-- figure:key -->…<!-- /figure --> (npm run figures). Run the command of a figure to refresh it.';
 
 export async function readResults(file = RESULTS_FILE): Promise<Results> {
   const text = await readFile(file, 'utf8').catch(() => null);

@@ -1,7 +1,7 @@
 // Public API shapes shared by the edge, the CLI and the widgets: requests, responses, limits.
 import { z } from 'zod';
 
-/** Limits on classification requests (documented in the README and the OpenAPI document). */
+/** Limits on classification requests (documented in docs/api.md and the OpenAPI document). */
 export const CLASSIFY_LIMITS = {
   /** Largest accepted request body. */
   maxBodyBytes: 10 * 1024 * 1024,
@@ -17,8 +17,8 @@ export const CLASSIFY_LIMITS = {
   maxBatchBodyBytes: 24 * 1024 * 1024,
   /**
    * Most memory one image's decode may take (working buffers and result, planned from its
-   * headers before decoding): the decoder's share of the isolate's 128 MB (see the README's
-   * memory budget).
+   * headers before decoding): the decoder's share of the isolate's 128 MB (see the memory budget
+   * in docs/preprocessing.md).
    */
   maxDecodeBytes: 16 * 1024 * 1024,
 } as const;

@@ -100,8 +100,8 @@ export const BACKBONE_IDS = BACKBONES.map((b) => b.id) as [BackboneId, ...Backbo
 export const BACKBONE_ID_PATTERN = /^[a-z0-9][a-z0-9.-]{1,63}$/;
 
 /**
- * The backbone heads are trained on unless a job names another. Chosen by measurement (README,
- * "Backbones"): the best heads on both shared datasets, at about 3× the edge time of
+ * The backbone heads are trained on unless a job names another. Chosen by measurement
+ * (docs/backbones.md, "The catalogue"): the best heads on both shared datasets, at about 3× the edge time of
  * mobilenet-v2-0.35 (≈33 ms against ≈11 ms per image in workerd).
  */
 export const DEFAULT_EMBEDDER: BackboneId = 'mobilenet-v2-1.0';

@@ -1,6 +1,6 @@
 // Measured figures, quoted where people read them. The benchmarks write every figure they
 // produce into one committed file (bench/results.json) with the command and the date; the lesson
-// quotes them as `{{figure:key}}` (rendered when the edge serves it) and the README between
+// quotes them as `{{figure:key}}` (rendered when the edge serves it) and the README and docs/ pages between
 // `<!-- figure:key -->…<!-- /figure -->` markers (rewritten by `npm run figures`), so a figure
 // is never typed twice and never goes stale unnoticed.
 import { z } from 'zod';
@@ -35,7 +35,7 @@ export type Results = z.infer<typeof ResultsSchema>;
 
 /** `{{figure:key}}` in lesson markdown. */
 export const LESSON_FIGURE = /\{\{figure:([a-z0-9_.-]+)\}\}/g;
-/** `<!-- figure:key -->value<!-- /figure -->` in the README. */
+/** `<!-- figure:key -->value<!-- /figure -->` in the README and the docs/ pages. */
 export const README_FIGURE = /<!-- figure:([a-z0-9_.-]+) -->(.*?)<!-- \/figure -->/g;
 
 /** Every figure key a text quotes (lesson or README form). */

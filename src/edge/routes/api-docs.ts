@@ -26,7 +26,7 @@ const DatasetReportSchema = DatasetManifestSchema.omit({ images: true, tenant: t
 /** Any subset of the spec, with an optional preset (the rest is filled in). */
 const JobRequestSchema = FineTuneSpecSchema.partial()
   .extend({ preset: z.enum(['headstart', 'lesson']).optional() })
-  .openapi({ description: 'Only datasetId is required; see the README for every default.' });
+  .openapi({ description: 'Only datasetId is required; docs/api.md lists every default.' });
 
 const idempotencyKey = z.object({
   'idempotency-key': z
