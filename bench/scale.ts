@@ -1,8 +1,8 @@
 // `npm run bench:scale`: what the classification path asks of shared state, counted rather than
 // timed on one machine. 32 tenants' keys classify N photos with a head id, N with an alias and N
 // with a catalogue backbone (default N = 2,000) through `wrangler dev` with diagnostics on, twice
-// in one run: with the isolate's memories off (every request asks D1 for its key and the
-// coordinator for its head, as before issue 18) and with the defaults (key verdicts 60 s,
+// in one run: with the isolate's memories off (every request asks D1 for its key and R2 or the
+// coordinator what its head id or alias means) and with the defaults (key verdicts 60 s,
 // resolutions 30 s, usage writes every 5 s). Prints Durable Object requests and D1 queries per
 // classification, p50/p99 latency and requests per second for both, and ends with one JSON line.
 process.env.CLOUDFLARE_CF_FETCH_ENABLED ??= 'false';
@@ -176,7 +176,7 @@ async function main(): Promise<void> {
   const [photoFile] = await photosOf('hymenoptera_data/val/ants', 1);
   const photo = new Blob([await readFile(photoFile!)]);
   const before = await run(
-    'memories off (every request asks D1 and the coordinator)',
+    'memories off (every request asks D1 for its key, R2 for a head id, the coordinator for an alias)',
     {
       KEY_VERDICT_SECONDS: '0',
       RESOLVE_SECONDS: '0',

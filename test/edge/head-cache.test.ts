@@ -11,6 +11,7 @@ import {
   headCacheStats,
   setHeadCacheLimit,
 } from '../../src/edge/classification/head-store.js';
+import { forgetImmutable, heldHere } from '../../src/edge/classification/location-cache.js';
 import { runtimeMemoryBytes } from '../../src/edge/classification/onnx-backend.js';
 import { concatBytes } from '../../src/shared/bytes.js';
 import { sha256Hex } from '../../src/shared/fingerprint.js';
@@ -107,5 +108,29 @@ describe('head sessions', () => {
     );
     // 120 loads of sessions that were never freed would grow it by megabytes.
     expect(grown).toBeLessThan(1024 * 1024);
+  });
+});
+
+describe("the location's cache", () => {
+  it('gives a cold isolate a head without R2, and reads R2 again once forgotten', async () => {
+    const headId = await putHead(90);
+    const keys = headKeys(headId);
+    await forgetImmutable([keys.model, keys.manifest]);
+    expect(await heldHere(keys.model)).toBe(false);
+    await touch(headId); // cold everywhere: from R2, then kept in this location
+    expect(await heldHere(keys.model)).toBe(true);
+    expect(await heldHere(keys.manifest)).toBe(true);
+    // An isolate without it in memory, in this location, while R2 has lost the files: the
+    // location's copies serve it (and pass the content-hash check).
+    evictHead(headId);
+    await env.MODELS.delete([keys.model, keys.manifest]);
+    const { value, release } = await acquireHead(env.MODELS, headId);
+    expect(value.id).toBe(headId);
+    expect(value.labels).toEqual(['a', 'b', 'c90']);
+    release();
+    // Without the location's copies it must come from R2, which no longer has it.
+    evictHead(headId);
+    await forgetImmutable([keys.model, keys.manifest]);
+    await expect(touch(headId)).rejects.toMatchObject({ code: 'not_found' });
   });
 });

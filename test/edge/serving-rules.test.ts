@@ -7,6 +7,7 @@ import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test'
 import { env } from 'cloudflare:workers';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { app } from '../../src/edge/app.js';
+import { heldHere } from '../../src/edge/classification/location-cache.js';
 import { countersSnapshot, resetCounters } from '../../src/edge/diagnostics/counters.js';
 import { coordinatorOf } from '../../src/edge/jobs/service.js';
 import { hashSecret } from '../../src/shared/secrets.js';
@@ -75,9 +76,14 @@ describe('heads and aliases', () => {
     const { apiKey, make } = await setup();
     const head = await make(1);
     expect((await classify(head.headId, apiKey)).status).toBe(200);
+    // Loading it left its files in this location's cache (stored after the answer).
+    const model = headKeys(head.headId).model;
+    for (let i = 0; i < 50 && !(await heldHere(model)); i++) await sleep(20);
+    expect(await heldHere(model)).toBe(true);
     expect((await call(`/v1/heads/${head.headId}`, { key: apiKey, method: 'DELETE' })).status).toBe(
       204,
     );
+    expect(await heldHere(model)).toBe(false);
     const gone = await classify(head.headId, apiKey);
     expect(gone.status).toBe(404);
     expect(problemOf(gone)).toMatchObject({ code: 'not_found', field: 'query.model' });

@@ -12,6 +12,7 @@ import {
   type HeadManifest,
 } from '../../shared/heads.js';
 import { ApiError } from '../errors.js';
+import { readImmutable } from './location-cache.js';
 import { getBackboneManifest } from './model-store.js';
 import { createEdgeSession, type EdgeSession } from './onnx-backend.js';
 import { LeasedCache, type Lease } from './session-cache.js';
@@ -43,11 +44,16 @@ const cache = new LeasedCache<LoadedHead>(HEAD_CACHE_BYTES, {
     `loading ${id} took longer than ${HEAD_LOAD_TIMEOUT_MS / 1000} s; try again`,
 });
 
-async function loadHead(bucket: R2Bucket, headId: string): Promise<LoadedHead> {
+async function loadHead(
+  bucket: R2Bucket,
+  headId: string,
+  keepAlive?: (promise: Promise<unknown>) => void,
+): Promise<LoadedHead> {
   const keys = headKeys(headId);
+  // Through the location's cache: the files never change under a head id.
   const [manifestObject, modelObject] = await Promise.all([
-    bucket.get(keys.manifest),
-    bucket.get(keys.model),
+    readImmutable(bucket, keys.manifest, keepAlive),
+    readImmutable(bucket, keys.model, keepAlive),
   ]);
   // Both gone: the head was deleted (an isolate that still remembered it asked within the
   // resolve bound). One gone: storage lost a file.
@@ -55,8 +61,8 @@ async function loadHead(bucket: R2Bucket, headId: string): Promise<LoadedHead> {
     throw new ApiError('not_found', `no head ${headId}; GET /v1/heads lists yours`, 'query.model');
   if (!manifestObject || !modelObject)
     throw new ApiError('model_unavailable', `the files of ${headId} are missing from storage`);
-  const manifestBytes = new Uint8Array(await manifestObject.arrayBuffer());
-  const onnx = new Uint8Array(await modelObject.arrayBuffer());
+  const manifestBytes = manifestObject.bytes;
+  const onnx = modelObject.bytes;
   const digest = await sha256Hex(concatBytes([onnx, manifestBytes]));
   if (`head_${digest.slice(0, 32)}` !== headId) {
     console.error(`head ${headId}: stored files hash to head_${digest.slice(0, 32)}`);
@@ -108,7 +114,7 @@ export function acquireHead(
   headId: string,
   keepAlive?: (promise: Promise<unknown>) => void,
 ): Promise<Lease<LoadedHead>> {
-  return cache.acquire(headId, () => loadHead(bucket, headId), keepAlive);
+  return cache.acquire(headId, () => loadHead(bucket, headId, keepAlive), keepAlive);
 }
 
 /** Drops a head from this isolate's cache (after it is deleted). */

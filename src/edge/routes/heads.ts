@@ -26,6 +26,7 @@ import { withGraphOutputs } from '../../shared/onnx-outputs.js';
 import { CursorSchema, nextCursorOf } from '../http/cursor.js';
 import { parseInput } from '../http/validate.js';
 import { settle } from '../jobs/coordinator.js';
+import { forgetImmutable } from '../classification/location-cache.js';
 import { coordinatorOf } from '../jobs/service.js';
 import {
   docProblem as problem,
@@ -192,12 +193,14 @@ export const headsRoutes = new Hono<AppEnv>()
   })
   .delete('/:id', async (c) => {
     const headId = parseInput(HeadIdSchema, c.req.param('id'), 'path.id');
-    // The coordinator first (new resolutions stop at once; isolates that remember the head stop
-    // within RESOLVE_SECONDS, this one now), then the files; a retried delete of a head already
-    // marked deleted still removes what is left.
+    // The coordinator first (listings and aliases stop at once), then the files (a head id
+    // resolves from R2, so new resolutions stop here; isolates that remember the head stop within
+    // RESOLVE_SECONDS, this one now), then this location's cached copies; a retried delete of a
+    // head already marked deleted still removes what is left.
     settle(await coordinatorOf(c.env).deleteHead(c.get('tenantId'), headId));
     const keys = headKeys(headId);
     await c.env.MODELS.delete([keys.model, keys.manifest, keys.evaluation]);
+    await forgetImmutable([keys.model, keys.manifest]);
     forgetResolved(c.get('tenantId'), { headId });
     evictHead(headId);
     return c.body(null, 204);
