@@ -7,10 +7,13 @@ import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test'
 import { env } from 'cloudflare:workers';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { app } from '../../src/edge/app.js';
+import { cachedKeyHolder, forgetKeyVerdicts } from '../../src/edge/auth/verdicts.js';
 import { heldHere } from '../../src/edge/classification/location-cache.js';
+import { forgetResolved, resolveModels } from '../../src/edge/classification/resolve.js';
 import { countersSnapshot, resetCounters } from '../../src/edge/diagnostics/counters.js';
 import { coordinatorOf } from '../../src/edge/jobs/service.js';
 import { hashSecret } from '../../src/shared/secrets.js';
+import type { D1Like } from '../../src/shared/tenants.js';
 import { headKeys } from '../../src/shared/heads.js';
 import { fixtureBytes, seedBackbone } from './fixtures.js';
 import { makeHead } from './heads-helpers.js';
@@ -69,6 +72,49 @@ describe('API keys', () => {
     expect(after.status).toBe(401);
     expect(problemOf(after).code).toBe('unauthorized');
   });
+
+  it('a lookup under way while this isolate revokes the key is answered once, not remembered', async () => {
+    const { apiKey } = await tenant();
+    const ttl = 60_000;
+    // D1 answers before the revocation but the answer arrives after it.
+    let arrive!: () => void;
+    const late = new Promise<void>((resolve) => (arrive = resolve));
+    const slow: D1Like = {
+      batch: (statements) => env.DB.batch(statements as D1PreparedStatement[]),
+      prepare: (sql) => {
+        const bound = (values: unknown[]) => {
+          const statement = env.DB.prepare(sql).bind(...values);
+          return {
+            bind: (...more: unknown[]) => bound([...values, ...more]),
+            run: () => statement.run(),
+            all: <T>() => statement.all<T>(),
+            first: async <T>() => {
+              const row = await statement.first<T>();
+              await late;
+              return row;
+            },
+          };
+        };
+        return bound([]);
+      },
+    };
+    const before = cachedKeyHolder(slow, apiKey, ttl);
+    const joined = cachedKeyHolder(env.DB, apiKey, ttl); // shares the lookup under way
+    await sleep(50);
+    // What DELETE /v1/keys/{id} does in this isolate, while the lookup is still under way.
+    const hash = await hashSecret(apiKey);
+    const { id: keyId } = (await env.DB.prepare('SELECT id FROM api_keys WHERE key_hash = ?')
+      .bind(hash)
+      .first<{ id: string }>())!;
+    await env.DB.prepare('UPDATE api_keys SET revoked_at = ? WHERE id = ?')
+      .bind(new Date().toISOString(), keyId)
+      .run();
+    forgetKeyVerdicts({ keyId });
+    arrive();
+    expect(await before).toBeDefined(); // what D1 said when asked
+    expect(await joined).toBeDefined();
+    expect(await cachedKeyHolder(env.DB, apiKey, ttl)).toBeUndefined();
+  });
 });
 
 describe('heads and aliases', () => {
@@ -102,6 +148,44 @@ describe('heads and aliases', () => {
     const gone = await classify(head.headId, apiKey);
     expect(gone.status).toBe(404);
     expect(problemOf(gone).code).toBe('not_found');
+  });
+
+  it('a lookup under way while this isolate deletes the head is answered once, not remembered', async () => {
+    const { tenantId, make } = await setup();
+    const head = await make(1);
+    let arrive!: () => void;
+    const late = new Promise<void>((resolve) => (arrive = resolve));
+    // R2 answers before the deletion but the answer arrives after it.
+    const slowModels = new Proxy(env.MODELS, {
+      get(target, prop) {
+        if (prop === 'head')
+          return async (key: string) => {
+            const object = await target.head(key);
+            await late;
+            return object;
+          };
+        const value: unknown = Reflect.get(target, prop);
+        return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
+      },
+    });
+    const remembering = { ...env, RESOLVE_SECONDS: '60' };
+    const before = resolveModels(
+      { ...remembering, MODELS: slowModels },
+      [head.headId],
+      tenantId,
+      'query.model',
+    );
+    await sleep(50);
+    // What DELETE /v1/heads/{id} does in this isolate, while the lookup is still under way.
+    expect((await coordinatorOf(env).deleteHead(tenantId, head.headId)).ok).toBe(true);
+    const keys = headKeys(head.headId);
+    await env.MODELS.delete([keys.model, keys.manifest, keys.evaluation]);
+    forgetResolved(tenantId, { headId: head.headId });
+    arrive();
+    expect(await before).toMatchObject([{ kind: 'head', headId: head.headId }]);
+    await expect(
+      resolveModels(remembering, [head.headId], tenantId, 'query.model'),
+    ).rejects.toMatchObject({ code: 'not_found' });
   });
 
   it('an alias moved where this isolate did not see it follows within RESOLVE_SECONDS', async () => {

@@ -18,6 +18,11 @@ export const DEFAULT_KEY_VERDICT_SECONDS = 60;
 
 const verdicts = new Map<string, Verdict>();
 const inFlight = new Map<string, Promise<KeyHolder | undefined>>();
+/**
+ * Bumped by every change this isolate makes: a lookup that started before a change may have read
+ * D1 before it, so its answer is used once but not remembered.
+ */
+let generation = 0;
 
 /** KEY_VERDICT_SECONDS as milliseconds (0 turns the memory off). */
 export const verdictTtlMs = (value: string | undefined): number =>
@@ -42,9 +47,14 @@ export async function cachedKeyHolder(
   // Requests with the same key arriving together share one query.
   let asking = inFlight.get(apiKey);
   if (!asking) {
-    asking = keyHolder(db, apiKey).finally(() => inFlight.delete(apiKey));
-    inFlight.set(apiKey, asking);
-    const holder = await asking;
+    const started = generation;
+    const query = keyHolder(db, apiKey).finally(() => {
+      if (inFlight.get(apiKey) === query) inFlight.delete(apiKey);
+    });
+    asking = query;
+    inFlight.set(apiKey, query);
+    const holder = await query;
+    if (started !== generation) return holder;
     verdicts.delete(apiKey);
     verdicts.set(apiKey, { holder, expires: now + ttlMs });
     if (verdicts.size > MAX_VERDICTS) verdicts.delete(verdicts.keys().next().value!);
@@ -60,6 +70,10 @@ export async function cachedKeyHolder(
 export function forgetKeyVerdicts(
   change: { keyId: string } | { tenantId: string; enabled?: boolean },
 ): void {
+  // Lookups already under way may have read D1 before the change: none of them is remembered,
+  // and no request from now on joins one.
+  generation++;
+  inFlight.clear();
   for (const [key, verdict] of verdicts) {
     const holder = verdict.holder;
     const touched =

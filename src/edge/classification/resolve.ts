@@ -19,6 +19,11 @@ export const DEFAULT_RESOLVE_SECONDS = 30;
 const MAX_ANSWERS = 10_000;
 const answers = new Map<string, { answer: Answer; expires: number }>();
 const inFlight = new Map<string, Promise<Answer[]>>();
+/**
+ * Bumped by every change this isolate makes: a lookup that started before a change may have read
+ * the state before it, so its answers are used once but not remembered.
+ */
+let generation = 0;
 
 const answerKey = (tenantId: string, ref: string) => `${tenantId}\n${ref}`;
 
@@ -30,6 +35,10 @@ export function forgetResolved(
   tenantId: string,
   change: { headId: string } | { alias: string },
 ): void {
+  // Lookups already under way may have read the state before the change: none of them is
+  // remembered, and no request from now on joins one.
+  generation++;
+  inFlight.clear();
   if ('alias' in change) {
     answers.delete(answerKey(tenantId, change.alias));
     return;
@@ -83,21 +92,28 @@ async function resolveHeadRefs(
   if (asking.length === 0) return found as Answer[];
   // Requests asking the same names together share one coordinator call.
   const flight = `${tenantId}\n${asking.join(',')}`;
+  const started = generation;
   let pending = ttl > 0 ? inFlight.get(flight) : undefined;
   if (!pending) {
-    pending = lookUp(env, tenantId, asking);
+    const lookup = lookUp(env, tenantId, asking);
+    pending = lookup;
     if (ttl > 0) {
-      inFlight.set(flight, pending);
-      void pending.finally(() => inFlight.delete(flight)).catch(() => undefined);
+      inFlight.set(flight, lookup);
+      void lookup
+        .finally(() => {
+          if (inFlight.get(flight) === lookup) inFlight.delete(flight);
+        })
+        .catch(() => undefined);
     }
   }
   const fresh = await pending;
+  const remember = ttl > 0 && started === generation;
   let next = 0;
   return refs.map((ref, i) => {
     const known = found[i];
     if (known) return known;
     const answer = fresh[next++]!;
-    if (ttl > 0) {
+    if (remember) {
       const key = answerKey(tenantId, ref);
       answers.delete(key);
       answers.set(key, { answer, expires: now + ttl });
