@@ -22,6 +22,7 @@ import { ADMIN_API_DOCS, KEYS_API_DOCS } from './routes/admin-docs.js';
 import { keysRoutes } from './routes/keys.js';
 import { countingEnv, routeKey } from './diagnostics/counters.js';
 import { homeRoutes } from './routes/home.js';
+import { consoleRoutes } from './routes/console.js';
 
 export const app = new OpenAPIHono<AppEnv>();
 
@@ -57,6 +58,7 @@ app.route('/v1/keys', keysRoutes);
 app.route('/v1/lessons', lessonsApi);
 app.route('/lessons', lessonPages);
 app.route('/', homeRoutes);
+app.route('/', consoleRoutes);
 app.route('/', embedRoutes);
 app.route('/internal/v1', internalRoutes);
 app.route('/admin/v1', adminRoutes);

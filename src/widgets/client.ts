@@ -52,7 +52,7 @@ export const isAbort = (err: unknown): boolean =>
   err instanceof DOMException && err.name === 'AbortError';
 
 export interface RequestOptions {
-  readonly method?: 'GET' | 'POST';
+  readonly method?: 'GET' | 'POST' | 'PUT' | 'DELETE';
   /** Sent as `authorization: Bearer …` only when present. */
   readonly apiKey?: string | null;
   readonly contentType?: string;

@@ -1,4 +1,4 @@
-// The widget bundle the edge serves as /widgets.js: the four elements, no dynamic code, a size
+// The widget bundle the edge serves as /widgets.js: the five elements, no dynamic code, a size
 // budget, and no secret baked in. (Behaviour in a browser is tested in Chromium separately.)
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -11,8 +11,11 @@ const ELEMENTS = [
   'headstart-classifier',
   'headstart-trainer',
   'headstart-strategies',
+  'headstart-console',
 ];
-const BUDGET_BYTES = 60 * 1024;
+// 60 KB held the four lesson widgets (45.6 KB); the console (issue 17) is a fifth element in the
+// same bundle — datasets, jobs, heads and aliases — and adds about 21 KB minified (7 KB gzip).
+const BUDGET_BYTES = 80 * 1024;
 /** API keys and worker tokens as src/shared/secrets.ts makes them, and bearer headers. */
 const SECRET_PATTERNS = [/hs_(?:key|worker)_[A-Za-z0-9_-]{8,}/, /Bearer [A-Za-z0-9._~+/-]{16,}/];
 
@@ -35,7 +38,7 @@ describe('widgets bundle', () => {
     ({ code, bytes } = await buildWidgets());
   });
 
-  it('defines the four elements', () => {
+  it('defines the five elements', () => {
     expect(code).toContain('customElements');
     for (const name of ELEMENTS) expect(code).toContain(`"${name}"`);
   });

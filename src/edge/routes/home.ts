@@ -94,6 +94,7 @@ ${status ? statusHtml(status) : ''}
 <h2>Start here</h2>
 <ul class="links">
 ${lessonLink}
+<li><a href="/console"><strong>Console</strong><span>your datasets, fine-tunes, heads and aliases, with your API key</span></a></li>
 <li><a href="/docs"><strong>API reference</strong><span>every route, with its errors and limits</span></a></li>
 <li><a href="/openapi.json"><strong>OpenAPI document</strong><span>generate a client from it</span></a></li>
 <li><a href="/v1/models"><strong>Backbones</strong><span>the pretrained models you can classify with and train on</span></a></li>

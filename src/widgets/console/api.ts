@@ -1,0 +1,211 @@
+// The console's calls to the public API (/v1/… with the reader's key) and the list answers it
+// reads, checked at the boundary like every widget answer. Uploads go through XMLHttpRequest:
+// fetch cannot report upload progress.
+import { list, nullable, num, record, str } from '../check.js';
+import { ApiProblem, request, requestJson } from '../client.js';
+import { type Job, parseJob } from '../training-responses.js';
+import type { Account } from '../training.js';
+
+export interface DatasetSummary {
+  readonly id: string;
+  readonly name: string | null;
+  readonly imageCount: number;
+  readonly classCount: number;
+  readonly createdAt: string;
+}
+
+export interface HeadSummary {
+  readonly id: string;
+  readonly jobId: string;
+  readonly datasetId: string;
+  readonly backbone: string;
+  readonly labels: readonly string[];
+  readonly valAccuracy: number | null;
+  readonly epochsRun: number | null;
+  readonly aliases: readonly string[];
+  readonly createdAt: string;
+}
+
+export interface AliasView {
+  readonly name: string;
+  readonly headId: string;
+  readonly updatedAt: string;
+}
+
+/** A job with the spec fields the console lists. */
+export interface JobRow extends Job {
+  readonly datasetId: string;
+  readonly backbone: string;
+  readonly strategy: string;
+  readonly createdAt: string;
+}
+
+const optStr = (v: unknown, at: string) => nullable(v, at, str);
+
+export function parseJobRow(body: unknown): JobRow {
+  const job = parseJob(body);
+  const spec = record(job.raw.spec ?? {}, 'spec');
+  return {
+    ...job,
+    datasetId: str(job.raw.datasetId, 'datasetId'),
+    backbone: optStr(spec.backbone, 'spec.backbone') ?? '',
+    strategy: optStr(spec.strategy, 'spec.strategy') ?? 'feature_extraction',
+    createdAt: str(job.raw.createdAt, 'createdAt'),
+  };
+}
+
+/** Every call the console makes: one account, one key, the public API only. */
+export class ConsoleApi {
+  constructor(readonly account: Account) {}
+
+  private json(path: string, signal?: AbortSignal): Promise<unknown> {
+    return requestJson(this.account.base, path, {
+      apiKey: this.account.apiKey,
+      ...(signal ? { signal } : {}),
+    });
+  }
+
+  private async send(
+    method: 'POST' | 'PUT' | 'DELETE',
+    path: string,
+    body?: unknown,
+  ): Promise<Response> {
+    return request(this.account.base, path, {
+      method,
+      apiKey: this.account.apiKey,
+      ...(body === undefined
+        ? {}
+        : { body: JSON.stringify(body), contentType: 'application/json' }),
+    });
+  }
+
+  async datasets(signal?: AbortSignal): Promise<DatasetSummary[]> {
+    const body = record(await this.json('/v1/datasets?limit=100', signal), 'datasets');
+    return list(body.datasets, 'datasets', (d, at) => {
+      const row = record(d, at);
+      return {
+        id: str(row.id, `${at}.id`),
+        name: optStr(row.name, `${at}.name`),
+        imageCount: num(row.imageCount, `${at}.imageCount`),
+        classCount: num(row.classCount, `${at}.classCount`),
+        createdAt: str(row.createdAt, `${at}.createdAt`),
+      };
+    });
+  }
+
+  dataset(id: string, signal?: AbortSignal): Promise<unknown> {
+    return this.json(`/v1/datasets/${encodeURIComponent(id)}`, signal);
+  }
+
+  async deleteDataset(id: string): Promise<void> {
+    await this.send('DELETE', `/v1/datasets/${encodeURIComponent(id)}`);
+  }
+
+  async jobs(signal?: AbortSignal): Promise<JobRow[]> {
+    const body = record(await this.json('/v1/fine-tunes?limit=100', signal), 'jobs');
+    return list(body.jobs, 'jobs', (j) => parseJobRow(j));
+  }
+
+  async job(id: string, signal?: AbortSignal): Promise<JobRow> {
+    return parseJobRow(await this.json(`/v1/fine-tunes/${encodeURIComponent(id)}`, signal));
+  }
+
+  async submitJob(spec: Record<string, unknown>): Promise<JobRow> {
+    return parseJobRow(await (await this.send('POST', '/v1/fine-tunes', spec)).json());
+  }
+
+  async heads(signal?: AbortSignal): Promise<HeadSummary[]> {
+    const body = record(await this.json('/v1/heads?limit=100', signal), 'heads');
+    return list(body.heads, 'heads', (x, at) => {
+      const head = record(x, at);
+      const metrics = record(head.metrics, `${at}.metrics`);
+      return {
+        id: str(head.id, `${at}.id`),
+        jobId: str(head.jobId, `${at}.jobId`),
+        datasetId: str(head.datasetId, `${at}.datasetId`),
+        backbone: str(head.backbone, `${at}.backbone`),
+        labels: list(head.labels, `${at}.labels`, str),
+        valAccuracy: nullable(metrics.valAccuracy, `${at}.metrics.valAccuracy`, num),
+        epochsRun: nullable(metrics.epochsRun, `${at}.metrics.epochsRun`, num),
+        aliases: list(head.aliases ?? [], `${at}.aliases`, str),
+        createdAt: str(head.createdAt, `${at}.createdAt`),
+      };
+    });
+  }
+
+  head(id: string, signal?: AbortSignal): Promise<unknown> {
+    return this.json(`/v1/heads/${encodeURIComponent(id)}`, signal);
+  }
+
+  evaluation(id: string, signal?: AbortSignal): Promise<unknown> {
+    return this.json(`/v1/heads/${encodeURIComponent(id)}/evaluation`, signal);
+  }
+
+  async deleteHead(id: string): Promise<void> {
+    await this.send('DELETE', `/v1/heads/${encodeURIComponent(id)}`);
+  }
+
+  async aliases(signal?: AbortSignal): Promise<AliasView[]> {
+    const body = record(await this.json('/v1/aliases', signal), 'aliases');
+    return list(body.aliases, 'aliases', (a, at) => {
+      const alias = record(a, at);
+      return {
+        name: str(alias.name, `${at}.name`),
+        headId: str(alias.headId, `${at}.headId`),
+        updatedAt: str(alias.updatedAt, `${at}.updatedAt`),
+      };
+    });
+  }
+
+  async setAlias(name: string, headId: string): Promise<void> {
+    await this.send('PUT', `/v1/aliases/${encodeURIComponent(name)}`, { headId });
+  }
+
+  async deleteAlias(name: string): Promise<void> {
+    await this.send('DELETE', `/v1/aliases/${encodeURIComponent(name)}`);
+  }
+
+  /**
+   * POST /v1/datasets with a zip, reporting the share of bytes sent; resolves with the body.
+   *
+   * @example
+   * const report = parseDatasetReport(await api.upload(zip, 'ants-vs-bees', (f) => (bar.value = f)));
+   */
+  upload(zip: Uint8Array, name: string, onProgress: (fraction: number) => void): Promise<unknown> {
+    const query = name ? `?name=${encodeURIComponent(name)}` : '';
+    return new Promise((resolve, reject) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open('POST', `${this.account.base}/v1/datasets${query}`);
+      xhr.setRequestHeader('authorization', `Bearer ${this.account.apiKey}`);
+      xhr.setRequestHeader('content-type', 'application/zip');
+      xhr.setRequestHeader('accept', 'application/json');
+      xhr.upload.onprogress = (e) => {
+        if (e.lengthComputable) onProgress(e.loaded / e.total);
+      };
+      xhr.onerror = () =>
+        reject(new ApiProblem(0, null, 'Could not reach the Headstart API. Try again.', null));
+      xhr.onload = () => {
+        let body: unknown = null;
+        try {
+          body = JSON.parse(xhr.responseText);
+        } catch {
+          // Not JSON: the status line is all there is.
+        }
+        if (xhr.status >= 200 && xhr.status < 300) return resolve(body);
+        const problem =
+          body !== null && typeof body === 'object' ? (body as Record<string, unknown>) : {};
+        const detail =
+          typeof problem.detail === 'string' ? problem.detail : `The API answered ${xhr.status}.`;
+        reject(
+          new ApiProblem(
+            xhr.status,
+            typeof problem.code === 'string' ? problem.code : null,
+            detail,
+            xhr.getResponseHeader('x-request-id'),
+          ),
+        );
+      };
+      xhr.send(new Uint8Array(zip));
+    });
+  }
+}

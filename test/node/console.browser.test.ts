@@ -1,0 +1,420 @@
+// The console (/console) in a real headless Chromium against a real local edge and an
+// in-process worker, driven through its UI only: a wrong key is refused, then the edge's key
+// signs in; a folder of real photos is uploaded (zipped in the browser) with its validation
+// report; a job trains on it with live curves; the head shows its confusion matrix, gets an
+// alias (and so refuses deletion with the API's 409), and classifies a fresh photo; the dataset
+// is deleted; signing out forgets the key. Every view passes axe-core (no serious or critical
+// violation) at desktop and phone widths without sideways scrolling; screenshots go to
+// test-artifacts/console/.
+import { existsSync } from 'node:fs';
+import { copyFile, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startLocalEdge, type LocalEdge } from '../../scripts/lib/local-edge.js';
+import { DATASETS_DIR, MODELS_SOURCE, TEST_MODELS } from '../support/paths.js';
+import { tempDir } from '../support/temp.js';
+import { startInProcessWorker, type InProcessWorker } from '../support/worker.js';
+
+const CHROMIUM = process.env.HEADSTART_CHROMIUM ?? '/usr/bin/chromium';
+const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
+const ARTIFACTS = path.resolve(import.meta.dirname, '..', '..', 'test-artifacts', 'console');
+const HYMENOPTERA = path.join(DATASETS_DIR, 'hymenoptera_data');
+const BEE = path.join(HYMENOPTERA, 'val', 'bees', '10870992_eebeeb3a12.jpg');
+const PER_CLASS = 5;
+/** Views load over the network; a loaded machine may take a few seconds. */
+const POLL = { timeout: 20_000 };
+
+let edge: LocalEdge;
+let worker: InProcessWorker | undefined;
+let browser: Browser;
+let page: Page;
+let axeSource: string;
+/** A folder as a reader would pick it: photos/ants, photos/bees, and a stray text file. */
+let folder: string;
+const problems: string[] = [];
+let datasetId = '';
+let headId = '';
+
+interface Violation {
+  id: string;
+  impact: string | null;
+  help: string;
+  nodes: { target: unknown[] }[];
+}
+
+const consoleEl = (): Locator => page.locator('headstart-console');
+const alert = (): Locator => consoleEl().locator('[role=alert]');
+const heading = (): Locator => consoleEl().locator('h2');
+
+/** axe-core's serious and critical findings on the page as it is now. */
+async function audit(): Promise<string[]> {
+  await page.evaluate(axeSource);
+  const violations = await page.evaluate(async () => {
+    const axe = (window as unknown as { axe: { run: () => Promise<{ violations: Violation[] }> } })
+      .axe;
+    return (await axe.run()).violations;
+  });
+  return violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map(
+      (v) =>
+        `${v.id} (${v.impact}): ${v.help} — ${v.nodes
+          .slice(0, 3)
+          .map((n) => JSON.stringify(n.target))
+          .join('; ')}`,
+    );
+}
+
+/**
+ * Checks the current view at 1280 and 375 px: axe finds nothing serious, the page does not
+ * scroll sideways on a phone, and a screenshot of each width is saved.
+ */
+async function checkView(name: string): Promise<void> {
+  for (const width of [1280, 375]) {
+    await page.setViewportSize({ width, height: 900 });
+    expect(await audit(), `${name} at ${width} px`).toEqual([]);
+    const overflow = await page.evaluate(
+      () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
+    );
+    expect(overflow, `${name} scrolls sideways at ${width} px`).toBeLessThanOrEqual(0);
+    await page.screenshot({ path: path.join(ARTIFACTS, `${name}-${width}.png`), fullPage: true });
+  }
+  await page.setViewportSize({ width: 1280, height: 900 });
+}
+
+async function signIn(key: string, remember = false): Promise<void> {
+  await consoleEl().getByLabel('API key').fill(key);
+  await consoleEl().getByLabel('Remember on this device').setChecked(remember);
+  await consoleEl().getByRole('button', { name: 'Sign in' }).click();
+}
+
+const stored = () =>
+  page.evaluate(() => ({
+    session: sessionStorage.getItem('headstart-console-key'),
+    local: localStorage.getItem('headstart-console-key'),
+  }));
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM))
+    throw new Error(`no Chromium at ${CHROMIUM}: apt-get install -y chromium`);
+  axeSource = await readFile(AXE, 'utf8');
+  await mkdir(ARTIFACTS, { recursive: true });
+  folder = path.join(await tempDir('console-photos'), 'photos');
+  for (const label of ['ants', 'bees']) {
+    const from = path.join(HYMENOPTERA, 'train', label);
+    await mkdir(path.join(folder, label), { recursive: true });
+    for (const file of (await readdir(from)).sort().slice(0, PER_CLASS))
+      await copyFile(path.join(from, file), path.join(folder, label, file));
+  }
+  await writeFile(path.join(folder, 'ants', 'notes.txt'), 'not a photo\n');
+  edge = await startLocalEdge(await tempDir('console-edge'), {
+    modelsSource: MODELS_SOURCE,
+    modelsOut: TEST_MODELS,
+  });
+  worker = await startInProcessWorker(edge, { workerId: 'console-test-worker', threads: 1 });
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  page = await context.newPage();
+  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+  page.on('console', (m) => {
+    // A refused request (the wrong key's 401, the pinned head's 409) is logged by Chromium itself.
+    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource'))
+      problems.push(`console: ${m.text()}`);
+  });
+  page.on('dialog', (dialog) => void dialog.accept());
+}, 180_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await worker?.stop();
+  await edge?.stop();
+});
+
+describe('the console in Chromium', () => {
+  it('is linked from the landing page and refuses a wrong key with a clear error', async () => {
+    await page.goto(`${edge.url}/`);
+    await page.getByRole('link', { name: /Console/ }).click();
+    await page.waitForURL(`${edge.url}/console`);
+    await expect.poll(() => heading().innerText(), POLL).toBe('Sign in');
+    await checkView('sign-in');
+    await signIn('hs_key_this-is-not-a-real-key-000000');
+    await alert().waitFor();
+    expect(await alert().innerText()).toMatch(/not accepted \(401/);
+    expect(await heading().innerText()).toBe('Sign in');
+    expect(await stored()).toEqual({ session: null, local: null });
+    await checkView('sign-in-error');
+  });
+
+  it('signs in with a real key, kept for this tab only', async () => {
+    await signIn(edge.apiKey);
+    await expect.poll(() => heading().innerText(), POLL).toBe('Datasets');
+    expect(await alert().isHidden()).toBe(true);
+    expect(await stored()).toEqual({ session: edge.apiKey, local: null });
+    expect(page.url()).toMatch(/#datasets$/);
+    const current = consoleEl().locator('nav a[aria-current=page]');
+    expect(await current.innerText()).toBe('Datasets');
+    await checkView('datasets-empty');
+  });
+
+  it('uploads a folder with a progress bar and shows the validation report', async () => {
+    await consoleEl().getByLabel('A folder', { exact: true }).setInputFiles(folder);
+    expect(
+      await consoleEl()
+        .getByText(/Chosen: folder photos, \d+ files/)
+        .count(),
+    ).toBe(1);
+    expect(await consoleEl().getByLabel('Dataset name', { exact: true }).inputValue()).toBe(
+      'photos',
+    );
+    await consoleEl().getByLabel('Dataset name', { exact: true }).fill('console-ants-bees');
+    await consoleEl().getByRole('button', { name: 'Upload' }).click();
+    const open = consoleEl().getByRole('link', { name: 'Open the dataset' });
+    await open.waitFor({ timeout: 60_000 });
+    expect(
+      await consoleEl()
+        .locator('progress')
+        .evaluate((p) => (p as HTMLProgressElement).value),
+    ).toBe(1);
+    const report = await consoleEl().locator('form.panel').innerText();
+    // The stray text file is left out, with the edge's reason.
+    expect(report).toMatch(/1 file was left out/);
+    expect(report).toMatch(/notes\.txt: /);
+    datasetId = /Dataset (ds_[A-Za-z0-9_-]+)/.exec(report)?.[1] ?? '';
+    expect(datasetId).not.toBe('');
+    // The list above the form refreshes in place.
+    await expect
+      .poll(() => consoleEl().locator('table', { hasText: 'Your datasets' }).innerText(), POLL)
+      .toContain('console-ants-bees');
+    await checkView('datasets-uploaded');
+
+    await open.click();
+    await expect.poll(() => heading().innerText(), POLL).toBe('Dataset console-ants-bees');
+    const counts = consoleEl().locator('table').first();
+    const rows = await counts.locator('tbody tr').allInnerTexts();
+    expect(rows.map((r) => r.split('\t')[0])).toEqual(['ants', 'bees']);
+    const total = rows
+      .flatMap((r) => r.split('\t').slice(1))
+      .reduce((n, cell) => n + Number(cell), 0);
+    expect(total).toBe(2 * PER_CLASS);
+    await checkView('dataset');
+
+    await page.goto(`${edge.url}/console#datasets`);
+    await expect.poll(() => heading().innerText(), POLL).toBe('Datasets');
+    expect(await consoleEl().locator('table').innerText()).toContain('console-ants-bees');
+  });
+
+  it('submits a fine-tune and follows its curves to the end', async () => {
+    await page.goto(`${edge.url}/console#datasets/${datasetId}`);
+    await consoleEl().getByRole('link', { name: 'Fine-tune on this dataset' }).click();
+    await expect.poll(() => heading().innerText(), POLL).toBe('Fine-tunes');
+    expect(await consoleEl().getByLabel('Dataset', { exact: true }).inputValue()).toBe(datasetId);
+    await consoleEl().getByLabel('Backbone', { exact: true }).selectOption('mobilenet-v2-0.35');
+    await consoleEl().getByLabel('Strategy', { exact: true }).selectOption('feature_extraction');
+    await consoleEl().getByLabel('Epochs', { exact: true }).fill('3');
+    await checkView('jobs-form');
+    await consoleEl().getByRole('button', { name: 'Submit the job' }).click();
+    await expect.poll(() => heading().innerText(), POLL).toMatch(/^Job job_/);
+    const head = consoleEl().getByRole('link', { name: /^head_[0-9a-f]{32}$/ });
+    await head.waitFor({ timeout: 150_000 });
+    headId = await head.innerText();
+    const charts = consoleEl().locator('svg.chart[role=img]');
+    expect(await charts.count()).toBe(2);
+    expect(await charts.nth(1).getAttribute('aria-label')).toMatch(/After epoch 3 of 3/);
+    expect(await consoleEl().locator('svg.chart polyline').count()).toBeGreaterThanOrEqual(4);
+    expect(await consoleEl().locator('dl').innerText()).toContain('mobilenet-v2-0.35');
+    expect(await consoleEl().locator('[aria-live]').allInnerTexts()).toContainEqual(
+      expect.stringMatching(/Status: succeeded/),
+    );
+    await checkView('job');
+
+    await consoleEl().getByRole('link', { name: 'All jobs' }).click();
+    await expect.poll(() => heading().innerText(), POLL).toBe('Fine-tunes');
+    const listed = await consoleEl().locator('table').innerText();
+    expect(listed).toMatch(/succeeded/);
+    expect(listed).toContain('epoch 3 of 3');
+    await checkView('jobs');
+  });
+
+  it('shows the head’s confusion matrix, pins an alias, refuses deletion with the 409, and tries a photo', async () => {
+    await page.goto(`${edge.url}/console#heads/${headId}`);
+    await expect.poll(() => heading().innerText(), POLL).toBe(`Head ${headId}`);
+    const confusion = consoleEl().locator('table', { hasText: 'Confusion matrix' });
+    expect(await confusion.innerText()).toMatch(/ants[\s\S]*bees/);
+    const cells = (await confusion.locator('td').allInnerTexts()).map(Number);
+    expect(cells).toHaveLength(4);
+    expect(cells.reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+    // A cell lists its validation photos (from the head's evaluation), as many as it counts.
+    await confusion.locator('td button').first().click();
+    const listed = consoleEl().locator('h4', { hasText: 'ants predicted as ants' });
+    await listed.waitFor();
+    expect(await listed.innerText()).toContain(`${cells[0]} validation photo(s)`);
+    const photos = await listed.locator('xpath=following-sibling::ul[1]/li').allInnerTexts();
+    expect(photos).toHaveLength(cells[0]!);
+    for (const photo of photos) expect(photo).toMatch(/ants.*\.jpg \(\d+\.\d%\)$/);
+
+    await consoleEl().getByLabel('Alias', { exact: true }).fill('production');
+    await consoleEl().getByRole('button', { name: 'Point the alias' }).click();
+    await expect
+      .poll(() => consoleEl().locator('dl').innerText(), POLL)
+      .toMatch(/Aliases\s+production/);
+
+    await consoleEl()
+      .getByRole('button', { name: `Delete head ${headId}` })
+      .click();
+    await alert().waitFor();
+    expect(await alert().innerText()).toMatch(/production/);
+    expect(await heading().innerText()).toBe(`Head ${headId}`);
+
+    await consoleEl().locator('input[type=file][accept]').setInputFiles(BEE);
+    await consoleEl().locator('.bars li').first().waitFor({ timeout: 60_000 });
+    expect(await consoleEl().locator('.bars').innerText()).toMatch(/ants|bees/);
+    expect(await consoleEl().locator('.bars li').count()).toBe(2);
+    expect(
+      await consoleEl()
+        .getByText(/Edge: [\d.]+ ms · round trip: \d+ ms/)
+        .count(),
+    ).toBe(1);
+    await checkView('head');
+
+    await page.goto(`${edge.url}/console#heads`);
+    await expect.poll(() => heading().innerText(), POLL).toBe('Heads and aliases');
+    expect(await consoleEl().locator('table').first().innerText()).toContain(headId);
+    expect(await consoleEl().locator('table', { hasText: 'Your aliases' }).innerText()).toMatch(
+      new RegExp(`production\\s+${headId}`),
+    );
+    await checkView('heads');
+  });
+
+  it('compares the jobs of a batch side by side', async () => {
+    const submitted = await fetch(`${edge.url}/v1/fine-tunes/batch`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${edge.apiKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        jobs: [1, 2].map((epochs) => ({
+          datasetId,
+          backbone: 'mobilenet-v2-0.35',
+          strategy: 'feature_extraction',
+          epochs,
+        })),
+      }),
+    });
+    expect(submitted.status).toBe(201);
+    const batch = (await submitted.json()) as { batchId: string; jobs: { id: string }[] };
+    const comparison = () => consoleEl().locator('table', { hasText: 'compared' });
+    await page.goto(`${edge.url}/console#jobs/batch/${batch.batchId}`);
+    await expect
+      .poll(
+        async () => {
+          await page.reload();
+          await comparison().waitFor();
+          return (await comparison().innerText()).match(/succeeded/g)?.length ?? 0;
+        },
+        { timeout: 120_000, interval: 1000 },
+      )
+      .toBe(2);
+    expect(await heading().innerText()).toBe(`Batch ${batch.batchId}`);
+    const rows = await comparison().locator('tbody tr').allInnerTexts();
+    expect(rows.map((r) => r.split('\t')[0])).toEqual(batch.jobs.map((j) => j.id));
+    for (const row of rows)
+      expect(row).toMatch(/feature extraction\thead only\t\d+\.\d%\t\d+\.\d s\thead_/);
+    await checkView('batch');
+    await comparison().getByRole('link', { name: batch.jobs[0]!.id }).click();
+    await expect.poll(() => heading().innerText(), POLL).toBe(`Job ${batch.jobs[0]!.id}`);
+    await consoleEl()
+      .getByRole('link', { name: /^compare the jobs of/ })
+      .click();
+    await expect.poll(() => heading().innerText(), POLL).toBe(`Batch ${batch.batchId}`);
+  }, 150_000);
+
+  it('deletes the dataset', async () => {
+    await page.goto(`${edge.url}/console#datasets/${datasetId}`);
+    await consoleEl()
+      .getByRole('button', { name: /^Delete dataset/ })
+      .click();
+    await expect.poll(() => heading().innerText(), POLL).toBe('Datasets');
+    expect(await consoleEl().locator('[aria-live]').first().innerText()).toMatch(/Deleted dataset/);
+    expect(await consoleEl().getByText('No datasets yet').count()).toBe(1);
+    const res = await fetch(`${edge.url}/v1/datasets/${datasetId}`, {
+      headers: { authorization: `Bearer ${edge.apiKey}` },
+    });
+    expect(res.status).toBe(404);
+  });
+
+  it('shows the API’s reason when it refuses an archive', async () => {
+    await page.goto(`${edge.url}/console#datasets`);
+    await expect.poll(() => heading().innerText(), POLL).toBe('Datasets');
+    await consoleEl()
+      .getByLabel('Or a .zip archive', { exact: true })
+      .setInputFiles({
+        name: 'broken.zip',
+        mimeType: 'application/zip',
+        buffer: Buffer.from('PK not really a zip archive'),
+      });
+    expect(await consoleEl().getByLabel('Dataset name', { exact: true }).inputValue()).toBe(
+      'broken',
+    );
+    await consoleEl().getByRole('button', { name: 'Upload' }).click();
+    await alert().waitFor();
+    expect(await alert().innerText()).toMatch(/zip|archive/i);
+    expect(await alert().innerText()).toMatch(/\(request [\w-]+\)/);
+    expect(await consoleEl().getByText('No datasets yet').count()).toBe(1);
+  });
+
+  it('works from the keyboard with a visible focus ring', async () => {
+    await page.goto(`${edge.url}/console#datasets`);
+    await page.reload();
+    await expect.poll(() => heading().innerText(), POLL).toBe('Datasets');
+    // The page's own links first, then into the console: its first stop is the nav.
+    let focused = '';
+    for (let i = 0; i < 6 && focused !== 'Datasets'; i++) {
+      await page.keyboard.press('Tab');
+      focused = await page.evaluate(
+        () =>
+          document.querySelector('headstart-console')?.shadowRoot?.activeElement?.textContent ?? '',
+      );
+    }
+    expect(focused).toBe('Datasets');
+    await page.keyboard.press('Tab');
+    const ring = await page.evaluate(() => {
+      const el = document.querySelector('headstart-console')!.shadowRoot!.activeElement!;
+      const style = getComputedStyle(el);
+      return { text: el.textContent, outline: style.outlineStyle, width: style.outlineWidth };
+    });
+    expect(ring.text).toBe('Fine-tunes');
+    expect(ring.outline).toBe('solid');
+    expect(parseFloat(ring.width)).toBeGreaterThanOrEqual(2);
+    await page.keyboard.press('Enter');
+    await expect.poll(() => heading().innerText(), POLL).toBe('Fine-tunes');
+    expect(page.url()).toMatch(/#jobs$/);
+  });
+
+  it('signs out and forgets the key; "remember" keeps it across a reload until then', async () => {
+    await page.goto(`${edge.url}/console#jobs`);
+    await expect.poll(() => heading().innerText(), POLL).toBe('Fine-tunes');
+    await consoleEl().getByRole('button', { name: 'Sign out' }).click();
+    await expect.poll(() => heading().innerText(), POLL).toBe('Sign in');
+    expect(await stored()).toEqual({ session: null, local: null });
+
+    await signIn(edge.apiKey, true);
+    await expect.poll(() => heading().innerText(), POLL).toBe('Fine-tunes');
+    expect(await stored()).toEqual({ session: null, local: edge.apiKey });
+    const fresh = await page.context().newPage();
+    try {
+      await fresh.goto(`${edge.url}/console#heads`);
+      await expect
+        .poll(() => fresh.locator('headstart-console h2').innerText(), POLL)
+        .toBe('Heads and aliases');
+    } finally {
+      await fresh.close();
+    }
+    await consoleEl().getByRole('button', { name: 'Sign out' }).click();
+    await expect.poll(() => heading().innerText(), POLL).toBe('Sign in');
+    expect(await stored()).toEqual({ session: null, local: null });
+  });
+
+  it('raised no page errors', () => {
+    expect(problems).toEqual([]);
+  });
+});
