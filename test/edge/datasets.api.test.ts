@@ -1,5 +1,6 @@
 // The datasets API in workerd with the real local D1 and R2: upload, report, add, list, delete,
 // tenant isolation, and refusals that leave nothing behind.
+import { SELF } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { sha256Hex } from '../../src/shared/fingerprint.js';
@@ -151,6 +152,80 @@ describe('a stored dataset', () => {
     );
     expect((await call(`/v1/datasets/${id}`, { key: a.apiKey })).status).toBe(404);
     expect(await listKeys(`datasets/${id}/`)).toEqual([]);
+  });
+
+  it('lists its images a page at a time and serves each as uploaded, to its tenant only', async () => {
+    const a = await tenant('a');
+    const b = await tenant('b');
+    const report = (await upload(a.apiKey, 'noval.zip')).body as Report;
+    const id = report.id;
+    type Page = {
+      images: {
+        sha256: string;
+        path: string;
+        label: string;
+        split: string;
+        bytes: number;
+        format: string;
+      }[];
+      total: number;
+    };
+    const page = async (query: string, key = a.apiKey) =>
+      call(`/v1/datasets/${id}/images${query}`, { key });
+    const first = (await page('?limit=2')).body as Page;
+    expect(first.total).toBe(report.imageCount.train);
+    expect(first.images).toHaveLength(2);
+    expect(first.images.every((image) => image.split === 'train')).toBe(true);
+    const second = (await page('?limit=2&offset=1')).body as Page;
+    expect(second.images[0]).toEqual(first.images[1]);
+    const label = report.classes[1]!;
+    const ofClass = (await page(`?split=train&label=${label}&limit=100`)).body as Page;
+    expect(ofClass.total).toBe(report.counts.train[label]);
+    expect(ofClass.images.map((image) => image.label)).toEqual(
+      Array<string>(ofClass.total).fill(label),
+    );
+    // One image: the stored bytes, whose hash is its name.
+    const image = first.images[0]!;
+    const bytesOf = (key: string, sha256 = image.sha256) =>
+      SELF.fetch(`https://edge.test/v1/datasets/${id}/images/${sha256}`, {
+        headers: { authorization: `Bearer ${key}` },
+      });
+    const res = await bytesOf(a.apiKey);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe(`image/${image.format}`);
+    expect(res.headers.get('cache-control')).toContain('private');
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    expect(bytes.byteLength).toBe(image.bytes);
+    expect(await sha256Hex(bytes)).toBe(image.sha256);
+    // Another tenant sees neither; bad input names its field.
+    expect((await page('', b.apiKey)).status).toBe(404);
+    const foreign = await bytesOf(b.apiKey);
+    expect(foreign.status).toBe(404);
+    await foreign.body?.cancel();
+    for (const [query, field] of [
+      ['?split=test', 'query.split'],
+      [`?label=${'nope'}`, 'query.label'],
+      ['?limit=0', 'query.limit'],
+      ['?limit=101', 'query.limit'],
+      ['?offset=-1', 'query.offset'],
+      ['?colour=blue', 'query'],
+    ] as const) {
+      const refused = await page(query);
+      expect(refused.status, query).toBe(400);
+      expect(problemOf(refused).field, query).toBe(field);
+    }
+    const notSha = await call(`/v1/datasets/${id}/images/not-a-sha`, { key: a.apiKey });
+    expect(problemOf(notSha)).toMatchObject({ code: 'invalid_request', field: 'path.sha256' });
+    const absent = await call(`/v1/datasets/${id}/images/${'0'.repeat(64)}`, { key: a.apiKey });
+    expect(absent.status).toBe(404);
+    expect(problemOf(absent).field).toBe('path.sha256');
+    // Gone with its dataset.
+    expect((await call(`/v1/datasets/${id}`, { key: a.apiKey, method: 'DELETE' })).status).toBe(
+      204,
+    );
+    const gone = await bytesOf(a.apiKey);
+    expect(gone.status).toBe(404);
+    await gone.body?.cancel();
   });
 
   it('answers a malformed id with 400 naming the path', async () => {

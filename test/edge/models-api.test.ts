@@ -128,7 +128,7 @@ describe('API reference', () => {
     );
     for (const route of documented) {
       const [method, path] = route.split(' ') as [string, string];
-      const url = path.replace(/\{[a-z]+\}/g, 'x');
+      const url = path.replace(/\{[a-z0-9]+\}/gi, 'x');
       const res = await SELF.fetch(`https://edge.test${url}`, { method });
       const body = await res.text();
       // The router's own 404 says "no route for"; a handler's 401/400/404 means it is routed.
@@ -140,6 +140,8 @@ describe('API reference', () => {
       'GET /v1/models',
       'POST /v1/datasets',
       'GET /v1/datasets/{id}',
+      'GET /v1/datasets/{id}/images',
+      'GET /v1/datasets/{id}/images/{sha256}',
       'POST /v1/fine-tunes',
       'POST /v1/fine-tunes/batch',
       'GET /v1/fine-tunes/{id}/events',

@@ -23,6 +23,8 @@ export const OPERATION_IDS: Readonly<Record<string, string>> = {
   'POST /v1/datasets': 'uploadDataset',
   'GET /v1/datasets': 'listDatasets',
   'GET /v1/datasets/{id}': 'getDataset',
+  'GET /v1/datasets/{id}/images': 'listDatasetImages',
+  'GET /v1/datasets/{id}/images/{sha256}': 'getDatasetImage',
   'DELETE /v1/datasets/{id}': 'deleteDataset',
   'POST /v1/fine-tunes': 'submitJob',
   'GET /v1/fine-tunes': 'listJobs',

@@ -2,7 +2,11 @@
 // themselves (streamed archives, size-capped JSON), so they are described here rather than by
 // validators; a test checks every documented path is routed and every client route documented.
 import { z, type RouteConfig } from '@hono/zod-openapi';
-import { DatasetManifestSchema } from '../../shared/datasets.js';
+import {
+  DATASET_SPLITS,
+  DatasetImageSchema,
+  DatasetManifestSchema,
+} from '../../shared/datasets.js';
 import {
   BatchComparisonRowSchema,
   FineTuneSpecSchema,
@@ -105,6 +109,54 @@ export const JOBS_API_DOCS: RouteConfig[] = [
     summary: 'One dataset’s report',
     request: { params: id },
     responses: { 200: json('The report', DatasetReportSchema), 404: problem('No such dataset') },
+  },
+  {
+    method: 'get',
+    path: '/v1/datasets/{id}/images',
+    tags: ['datasets'],
+    security,
+    summary:
+      'A page of a dataset’s images (one split, optionally one class), in the dataset’s order',
+    request: {
+      params: id,
+      query: z.object({
+        split: z.enum(DATASET_SPLITS).optional().openapi({ description: 'Default: train' }),
+        label: z.string().optional().openapi({ description: 'Only this class' }),
+        limit: z.number().int().min(1).max(100).optional().openapi({ description: 'Default: 12' }),
+        offset: z.number().int().min(0).optional(),
+      }),
+    },
+    responses: {
+      200: json(
+        'The images (fetch each one from /v1/datasets/{id}/images/{sha256}) and how many match',
+        z.object({
+          images: z.array(
+            DatasetImageSchema.omit({ orientation: true }).extend({
+              split: z.enum(DATASET_SPLITS),
+            }),
+          ),
+          total: z.number().int(),
+        }),
+      ),
+      400: problem('A bad split, class, limit or offset (named in `field`)'),
+      404: problem('No such dataset'),
+    },
+  },
+  {
+    method: 'get',
+    path: '/v1/datasets/{id}/images/{sha256}',
+    tags: ['datasets'],
+    security,
+    summary: 'One image of a dataset, as it was uploaded',
+    request: { params: z.object({ id: z.string(), sha256: z.string() }) },
+    responses: {
+      200: {
+        description: 'The image (image/jpeg, image/png or image/webp); cacheable privately',
+        content: { 'image/*': { schema: z.string().openapi({ format: 'binary' }) } },
+      },
+      400: problem('Not a sha256'),
+      404: problem('No such dataset, or it holds no such image'),
+    },
   },
   {
     method: 'delete',

@@ -1,11 +1,19 @@
 // Dataset routes: upload a zip in ImageFolder layout (idempotently with a key), add single
-// images, read, list, delete.
+// images, read, list, look at its images (a page of them, one image's bytes), delete.
 // Records (ownership, status, counts) live in D1; archives, images and manifests in R2.
 import { Hono } from 'hono';
 import { z } from 'zod';
-import { DEFAULT_DATASET_LIMITS, type DatasetManifest } from '../../shared/datasets.js';
+import {
+  ClassNameSchema,
+  DATASET_SPLITS,
+  DEFAULT_DATASET_LIMITS,
+  datasetKeys,
+  Sha256Schema,
+  type DatasetManifest,
+} from '../../shared/datasets.js';
 import { rateLimit, requireTenant } from '../auth/middleware.js';
 import { addImage, deleteDataset, getDatasetManifest, parseDatasetId } from '../datasets/store.js';
+import { IMAGE_CONTENT_TYPES } from '../datasets/entries.js';
 import { uploadDataset } from '../datasets/upload.js';
 import type { AppEnv } from '../env.js';
 import { ApiError } from '../errors.js';
@@ -32,6 +40,18 @@ const UploadQuery = z.object({
 
 const ListQuery = z.object({ limit: z.coerce.number().int().min(1).max(100).default(50) });
 
+/** Most images one page of GET /v1/datasets/{id}/images lists. */
+export const MAX_IMAGES_PAGE = 100;
+
+const ImagesQuery = z
+  .object({
+    split: z.enum(DATASET_SPLITS).default('train'),
+    label: ClassNameSchema.optional(),
+    limit: z.coerce.number().int().min(1).max(MAX_IMAGES_PAGE).default(12),
+    offset: z.coerce.number().int().min(0).default(0),
+  })
+  .strict();
+
 /** The report a client sees: everything but the per-image list. */
 function report(manifest: DatasetManifest, name: string) {
   const { images, tenant: _tenant, ...rest } = manifest;
@@ -49,6 +69,18 @@ async function ownedDataset(
     .first<{ name: string; status: string }>();
   if (!row) throw new ApiError('not_found', `no dataset ${id}`, 'path.id');
   return row;
+}
+
+/** A dataset of the tenant's that has finished ingesting (404 or 409 otherwise). */
+async function readyDataset(
+  db: D1Database,
+  tenantId: string,
+  id: string,
+): Promise<{ name: string }> {
+  const record = await ownedDataset(db, tenantId, id);
+  if (record.status !== 'ready')
+    throw new ApiError('conflict', `dataset ${id} is still being ingested`, 'path.id');
+  return record;
 }
 
 export const datasetsRoutes = new Hono<AppEnv>()
@@ -87,10 +119,8 @@ export const datasetsRoutes = new Hono<AppEnv>()
   })
   .get('/:id', async (c) => {
     const id = c.req.param('id');
-    const record = await ownedDataset(c.env.DB, c.get('tenantId'), id);
-    if (record.status !== 'ready')
-      throw new ApiError('conflict', `dataset ${id} is still being ingested`, 'path.id');
-    return c.json(report(await getDatasetManifest(c.env.DATASETS, id, 'path.id'), record.name));
+    const { name } = await readyDataset(c.env.DB, c.get('tenantId'), id);
+    return c.json(report(await getDatasetManifest(c.env.DATASETS, id, 'path.id'), name));
   })
   .post(
     '/:id/images',
@@ -149,6 +179,46 @@ export const datasetsRoutes = new Hono<AppEnv>()
       return c.json(result, result.added ? 201 : 200);
     },
   )
+  .get('/:id/images', async (c) => {
+    const id = c.req.param('id');
+    const query = parseInput(ImagesQuery, c.req.query(), 'query');
+    await readyDataset(c.env.DB, c.get('tenantId'), id);
+    const manifest = await getDatasetManifest(c.env.DATASETS, id, 'path.id');
+    if (query.label !== undefined && !manifest.classes.includes(query.label))
+      throw new ApiError(
+        'invalid_request',
+        `dataset ${id} has no class "${query.label}" (it has ${manifest.classes.join(', ')})`,
+        'query.label',
+      );
+    const matching = manifest.images[query.split].filter(
+      (image) => query.label === undefined || image.label === query.label,
+    );
+    const page = matching.slice(query.offset, query.offset + query.limit);
+    return c.json({
+      images: page.map(({ orientation: _orientation, ...image }) => ({
+        ...image,
+        split: query.split,
+      })),
+      total: matching.length,
+    });
+  })
+  .get('/:id/images/:sha256', async (c) => {
+    const id = c.req.param('id');
+    const sha256 = parseInput(Sha256Schema, c.req.param('sha256'), 'path.sha256');
+    await readyDataset(c.env.DB, c.get('tenantId'), id);
+    // Images are stored under their dataset by content address: one found here is this dataset's.
+    const object = await c.env.DATASETS.get(datasetKeys(id).image(sha256));
+    if (!object)
+      throw new ApiError('not_found', `dataset ${id} holds no image ${sha256}`, 'path.sha256');
+    return new Response(object.body, {
+      headers: {
+        'content-type': object.httpMetadata?.contentType ?? IMAGE_CONTENT_TYPES.jpeg,
+        'content-length': String(object.size),
+        'cache-control': 'private, max-age=86400, immutable',
+        'x-content-type-options': 'nosniff',
+      },
+    });
+  })
   .delete('/:id', async (c) => {
     const id = c.req.param('id');
     await ownedDataset(c.env.DB, c.get('tenantId'), id);
