@@ -1,9 +1,11 @@
 // The console (/console) in a real headless Chromium against a real local edge and an
 // in-process worker, driven through its UI only: a wrong key is refused, then the edge's key
 // signs in; a folder of real photos is uploaded (zipped in the browser) with its validation
-// report; a job trains on it with live curves; the head shows its confusion matrix, gets an
-// alias (and so refuses deletion with the API's 409), and classifies a fresh photo; the dataset
-// is deleted; signing out forgets the key. Every view passes axe-core (no serious or critical
+// report and thumbnails per class; a job trains on it with live curves; the head shows its
+// confusion matrix (a cell lists its photos with thumbnails and probabilities), gets an alias (and
+// so refuses deletion with the API's 409), and classifies a fresh photo; a job whose dataset is
+// deleted while it waits fails through the real worker and shows why; the dataset is deleted (the
+// head's cells then list names only); signing out forgets the key. Every view passes axe-core (no serious or critical
 // violation) at desktop and phone widths without sideways scrolling; screenshots go to
 // test-artifacts/console/.
 import { existsSync } from 'node:fs';
@@ -16,6 +18,7 @@ import { startLocalEdge, type LocalEdge } from '../../scripts/lib/local-edge.js'
 import { DATASETS_DIR, MODELS_SOURCE, TEST_MODELS } from '../support/paths.js';
 import { tempDir } from '../support/temp.js';
 import { startInProcessWorker, type InProcessWorker } from '../support/worker.js';
+import { buildZip } from '../support/zip-writer.js';
 
 const CHROMIUM = process.env.HEADSTART_CHROMIUM ?? '/usr/bin/chromium';
 const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
@@ -47,6 +50,14 @@ interface Violation {
 const consoleEl = (): Locator => page.locator('headstart-console');
 const alert = (): Locator => consoleEl().locator('[role=alert]');
 const heading = (): Locator => consoleEl().locator('h2');
+/** How many of `images` have loaded and decoded (a thumbnail fetched with the key). */
+const loadedImages = (images: Locator): Promise<number> =>
+  images.evaluateAll(
+    (els) =>
+      els.filter(
+        (e) => (e as HTMLImageElement).complete && (e as HTMLImageElement).naturalWidth > 0,
+      ).length,
+  );
 
 /** axe-core's serious and critical findings on the page as it is now. */
 async function audit(): Promise<string[]> {
@@ -198,10 +209,36 @@ describe('the console in Chromium', () => {
       .flatMap((r) => r.split('\t').slice(1))
       .reduce((n, cell) => n + Number(cell), 0);
     expect(total).toBe(2 * PER_CLASS);
+    // Each class shows its training photos (up to 6), fetched with the key, named by class and file.
+    const training = rows.map((r) => Number(r.split('\t')[1]));
+    for (const [i, label] of ['ants', 'bees'].entries())
+      expect(
+        await consoleEl()
+          .locator('h4', { hasText: `${label}: ${training[i]} of ${training[i]} training photo` })
+          .count(),
+      ).toBe(1);
+    const thumbs = consoleEl().locator('ul.thumbs img.thumb');
+    await expect
+      .poll(() => loadedImages(thumbs), POLL)
+      .toBe(training.reduce((a, b) => a + Math.min(b, 6), 0));
+    for (const alt of await thumbs.evaluateAll((els) => els.map((e) => e.getAttribute('alt'))))
+      expect(alt).toMatch(/^(ants|bees): [^/]+\.jpg$/);
+    const blob = await thumbs.first().evaluate((e) => (e as HTMLImageElement).src);
+    expect(blob).toMatch(/^blob:/);
+    // An image loads from the URL while the view shows; leaving the view revokes it.
+    const reload = (url: string) =>
+      new Promise<string>((resolve) => {
+        const img = new Image();
+        img.onload = () => resolve('kept');
+        img.onerror = () => resolve('revoked');
+        img.src = url;
+      });
+    expect(await page.evaluate(reload, blob)).toBe('kept');
     await checkView('dataset');
 
     await page.goto(`${edge.url}/console#datasets`);
     await expect.poll(() => heading().innerText(), POLL).toBe('Datasets');
+    expect(await page.evaluate(reload, blob)).toBe('revoked');
     expect(await consoleEl().locator('table').innerText()).toContain('console-ants-bees');
   });
 
@@ -245,14 +282,27 @@ describe('the console in Chromium', () => {
     const cells = (await confusion.locator('td').allInnerTexts()).map(Number);
     expect(cells).toHaveLength(4);
     expect(cells.reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
-    // A cell lists its validation photos (from the head's evaluation), as many as it counts.
-    await confusion.locator('td button').first().click();
-    const listed = consoleEl().locator('h4', { hasText: 'ants predicted as ants' });
+    // A cell lists its validation photos (from the head's evaluation), as many as it counts,
+    // each with its thumbnail and the head's probabilities.
+    const k = cells.findIndex((c) => c > 0);
+    const truth = ['ants', 'bees'][Math.floor(k / 2)]!;
+    const predicted = ['ants', 'bees'][k % 2]!;
+    await confusion.locator('td button').nth(k).click();
+    const listed = consoleEl().locator('h4', { hasText: `${truth} predicted as ${predicted}` });
     await listed.waitFor();
-    expect(await listed.innerText()).toContain(`${cells[0]} validation photo(s)`);
-    const photos = await listed.locator('xpath=following-sibling::ul[1]/li').allInnerTexts();
-    expect(photos).toHaveLength(cells[0]!);
-    for (const photo of photos) expect(photo).toMatch(/ants.*\.jpg \(\d+\.\d%\)$/);
+    expect(await listed.innerText()).toContain(`${cells[k]} validation photo(s)`);
+    const items = listed.locator('xpath=following-sibling::ul[1]/li');
+    const photos = await items.allInnerTexts();
+    expect(photos).toHaveLength(cells[k]!);
+    for (const photo of photos)
+      expect(photo).toMatch(
+        new RegExp(`${truth}.*\\.jpg \\(ants \\d+\\.\\d%, bees \\d+\\.\\d%\\)$`),
+      );
+    await expect.poll(() => loadedImages(items.locator('img.thumb')), POLL).toBe(cells[k]);
+    expect(await items.locator('img.thumb').first().getAttribute('alt')).toMatch(
+      new RegExp(`^${truth}: [^/]+\\.jpg$`),
+    );
+    await checkView('head-cell');
 
     await consoleEl().getByLabel('Alias', { exact: true }).fill('production');
     await consoleEl().getByRole('button', { name: 'Point the alias' }).click();
@@ -328,6 +378,64 @@ describe('the console in Chromium', () => {
     await expect.poll(() => heading().innerText(), POLL).toBe(`Batch ${batch.batchId}`);
   }, 150_000);
 
+  it('shows a failed job’s error in plain words', async () => {
+    // A job whose dataset is deleted while it waits: the next worker cannot read the dataset.
+    const auth = { authorization: `Bearer ${edge.apiKey}` };
+    const entries = [];
+    for (const split of ['train', 'val'])
+      for (const label of ['ants', 'bees']) {
+        const dir = path.join(HYMENOPTERA, split, label);
+        for (const file of (await readdir(dir)).sort().slice(0, 2))
+          entries.push({
+            name: `${split}/${label}/${file}`,
+            data: await readFile(path.join(dir, file)),
+            method: 'store' as const,
+          });
+      }
+    const uploaded = await fetch(`${edge.url}/v1/datasets?name=doomed`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/zip' },
+      body: new Uint8Array(buildZip(entries)),
+    });
+    expect(uploaded.status).toBe(201);
+    const doomed = ((await uploaded.json()) as { id: string }).id;
+    await worker?.stop();
+    worker = undefined;
+    const submitted = await fetch(`${edge.url}/v1/fine-tunes`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        datasetId: doomed,
+        backbone: 'mobilenet-v2-0.35',
+        epochs: 1,
+      }),
+    });
+    expect(submitted.status).toBe(201);
+    const jobId = ((await submitted.json()) as { id: string }).id;
+    const deleted = await fetch(`${edge.url}/v1/datasets/${doomed}`, {
+      method: 'DELETE',
+      headers: auth,
+    });
+    expect(deleted.status).toBe(204);
+    worker = await startInProcessWorker(edge, { workerId: 'console-test-worker-2', threads: 1 });
+
+    await page.goto(`${edge.url}/console#jobs/${jobId}`);
+    await expect.poll(() => heading().innerText(), POLL).toBe(`Job ${jobId}`);
+    const failure = consoleEl().locator('p.alert', { hasText: 'This job failed' });
+    await failure.waitFor({ timeout: 60_000 });
+    const text = await failure.innerText();
+    // A deleted dataset cannot come back: the worker fails the job at once, with no retry left
+    // for the default maxAttempts to spend.
+    expect(text).toMatch(/failed after 1 attempt\(s\)/);
+    expect(text).toMatch(/What went wrong: the job's dataset was deleted before training began/);
+    expect(text).toContain(`the dataset of job ${jobId} no longer exists`);
+    expect(await consoleEl().locator('[aria-live]').allInnerTexts()).toContainEqual(
+      expect.stringMatching(/Status: failed/),
+    );
+    expect(await consoleEl().getByRole('button', { name: 'Cancel the job' }).isHidden()).toBe(true);
+    await checkView('job-failed');
+  }, 90_000);
+
   it('deletes the dataset', async () => {
     await page.goto(`${edge.url}/console#datasets/${datasetId}`);
     await consoleEl()
@@ -340,6 +448,20 @@ describe('the console in Chromium', () => {
       headers: { authorization: `Bearer ${edge.apiKey}` },
     });
     expect(res.status).toBe(404);
+
+    // The head stays; its confusion cells still list their photos, by name only now.
+    await page.goto(`${edge.url}/console#heads/${headId}`);
+    await expect.poll(() => heading().innerText(), POLL).toBe(`Head ${headId}`);
+    const cell = consoleEl().locator('table', { hasText: 'Confusion matrix' }).locator('td button');
+    const k = (await cell.allInnerTexts()).findIndex((n) => Number(n) > 0);
+    await cell.nth(k).click();
+    await consoleEl()
+      .getByText(/has been deleted, so its photos cannot be shown/)
+      .waitFor();
+    expect(await consoleEl().locator('ul.photos li').count()).toBe(
+      Number(await cell.nth(k).innerText()),
+    );
+    expect(await consoleEl().locator('ul.photos img').count()).toBe(0);
   });
 
   it('shows the API’s reason when it refuses an archive', async () => {

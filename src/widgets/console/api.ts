@@ -14,6 +14,13 @@ export interface DatasetSummary {
   readonly createdAt: string;
 }
 
+/** One photo of a dataset, as GET /v1/datasets/{id}/images lists it. */
+export interface DatasetImage {
+  readonly sha256: string;
+  readonly path: string;
+  readonly label: string;
+}
+
 export interface HeadSummary {
   readonly id: string;
   readonly jobId: string;
@@ -95,6 +102,35 @@ export class ConsoleApi {
 
   dataset(id: string, signal?: AbortSignal): Promise<unknown> {
     return this.json(`/v1/datasets/${encodeURIComponent(id)}`, signal);
+  }
+
+  /** The first `limit` photos of one class in one split, in the dataset's order. */
+  async datasetImages(
+    id: string,
+    query: { split: 'train' | 'val'; label: string; limit: number },
+    signal?: AbortSignal,
+  ): Promise<DatasetImage[]> {
+    const q = new URLSearchParams({ ...query, limit: String(query.limit) });
+    const path = `/v1/datasets/${encodeURIComponent(id)}/images?${q.toString()}`;
+    const body = record(await this.json(path, signal), 'images');
+    return list(body.images, 'images', (x, at) => {
+      const image = record(x, at);
+      return {
+        sha256: str(image.sha256, `${at}.sha256`),
+        path: str(image.path, `${at}.path`),
+        label: str(image.label, `${at}.label`),
+      };
+    });
+  }
+
+  /** One photo's bytes (fetched with the key: an <img> cannot send it). */
+  async image(datasetId: string, sha256: string, signal?: AbortSignal): Promise<Blob> {
+    const res = await request(
+      this.account.base,
+      `/v1/datasets/${encodeURIComponent(datasetId)}/images/${encodeURIComponent(sha256)}`,
+      { apiKey: this.account.apiKey, accept: 'image/*', ...(signal ? { signal } : {}) },
+    );
+    return res.blob();
   }
 
   async deleteDataset(id: string): Promise<void> {

@@ -1,10 +1,13 @@
 // Datasets: the list, an upload (a folder zipped in the browser in the ImageFolder layout, or a
-// .zip as it is) with progress and the edge's validation report, one dataset's counts, delete.
+// .zip as it is) with progress and the edge's validation report, one dataset's counts and a few
+// training photos per class, delete.
 import type { DatasetSummary } from './api.js';
 import { storedZip } from '../../shared/zip-store.js';
+import { errorMessage } from '../client.js';
 import { count, h } from '../dom.js';
 import { type DatasetReport, parseDatasetReport } from '../training-responses.js';
 import { datasetReportView } from '../training-views.js';
+import { Thumbnails } from './thumbs.js';
 import {
   type Rendered,
   type ViewContext,
@@ -210,6 +213,60 @@ function countsTable(dataset: DatasetReport): HTMLElement {
   );
 }
 
+/** Photos shown per class on a dataset's page. */
+const THUMBS_PER_CLASS = 6;
+
+/**
+ * Up to THUMBS_PER_CLASS training photos of each class, filled in after the view shows (one list
+ * request per class, through the same few-at-a-time queue as the photos).
+ */
+function classPhotos(ctx: ViewContext, dataset: DatasetReport): HTMLElement {
+  const thumbs = new Thumbnails(ctx.api, ctx.signal);
+  const box = h('section', {}, h('h3', {}, 'Training photos'));
+  for (const label of dataset.classes) {
+    const total = dataset.counts.train[label] ?? 0;
+    const shown = Math.min(total, THUMBS_PER_CLASS);
+    const photos = h('ul', { class: 'thumbs', 'aria-label': `Training photos of ${label}` });
+    box.append(
+      h('h4', {}, `${label}: ${shown} of ${count(total)} training photo${total === 1 ? '' : 's'}`),
+      photos,
+    );
+    if (shown === 0) continue;
+    thumbs.run(async () => {
+      try {
+        const images = await ctx.api.datasetImages(
+          dataset.id,
+          { split: 'train', label, limit: THUMBS_PER_CLASS },
+          ctx.signal,
+        );
+        photos.replaceChildren(
+          ...images.map((image) =>
+            h(
+              'li',
+              {},
+              thumbs.image(
+                dataset.id,
+                image.sha256,
+                `${label}: ${image.path.split('/').pop() ?? image.path}`,
+              ),
+            ),
+          ),
+        );
+      } catch (err) {
+        if (ctx.signal.aborted) return;
+        photos.replaceWith(
+          h(
+            'p',
+            { class: 'muted' },
+            `The photos of ${label} could not be loaded: ${errorMessage(err)}`,
+          ),
+        );
+      }
+    });
+  }
+  return box;
+}
+
 /** #datasets (list and upload) and #datasets/ID (one dataset). */
 export async function datasetsView(ctx: ViewContext, id: string | null): Promise<Rendered> {
   if (id) {
@@ -222,6 +279,7 @@ export async function datasetsView(ctx: ViewContext, id: string | null): Promise
       nodes: [
         h('p', { class: 'muted' }, `Id ${dataset.id} · ${dataset.classes.length} classes`),
         countsTable(dataset),
+        classPhotos(ctx, dataset),
         ...datasetReportView(dataset),
         h(
           'div',

@@ -2,11 +2,13 @@
 // head, one head with its confusion matrix and a "try it" panel, and delete (the API's 409
 // explanation is shown when an alias still pins the head).
 import { ClassifyPanel } from '../classify-panel.js';
-import { list, num, record, str } from '../check.js';
+import { list, nullable, num, record, str } from '../check.js';
+import { ApiProblem } from '../client.js';
 import { h, percent } from '../dom.js';
 import { parseHead } from '../training-responses.js';
 import { confusionTable } from '../training-views.js';
 import type { AliasView, HeadSummary } from './api.js';
+import { Thumbnails } from './thumbs.js';
 import {
   type Rendered,
   type ViewContext,
@@ -114,18 +116,75 @@ function aliasesTable(ctx: ViewContext, aliases: readonly AliasView[]): HTMLElem
   );
 }
 
+/** Cell photos shown as thumbnails (the rest are listed by name). */
+const THUMBS_PER_CELL = 60;
+
 /**
- * Makes each cell of a confusion table a button that lists its validation photos (by path, from
- * GET /v1/heads/{id}/evaluation, fetched once; the public API serves no photo bytes).
+ * Makes each cell of a confusion table a button that lists its validation photos — a thumbnail
+ * of each (while the head's dataset exists) and the head's probabilities for it — from GET
+ * /v1/heads/{id}/evaluation, fetched once.
  */
 function explorable(
   ctx: ViewContext,
   headId: string,
+  datasetId: string | null,
   labels: readonly string[],
   box: HTMLElement,
 ): HTMLElement {
   const out = h('div', { 'aria-live': 'polite' });
   let evaluation: Promise<unknown> | null = null;
+  // Whether the dataset is still there (a 404 means it was deleted).
+  let present: Promise<boolean> | null = null;
+  // Each listing has its own thumbnails: opening another cell drops the last one's photos.
+  let listing: AbortController | null = null;
+  ctx.signal.addEventListener('abort', () => listing?.abort(), { once: true });
+  const show = (truth: string, predicted: string, body: unknown, withPhotos: boolean) => {
+    const evaluated = record(body, 'evaluation');
+    const classes = list(evaluated.classes ?? labels, 'classes', str);
+    const images = list(evaluated.images, 'images', (x, at) => {
+      const image = record(x, at);
+      return {
+        sha256: str(image.sha256, `${at}.sha256`),
+        path: str(image.path, `${at}.path`),
+        label: str(image.label, `${at}.label`),
+        predicted: str(image.predicted, `${at}.predicted`),
+        probabilities: list(image.probabilities, `${at}.probabilities`, num),
+      };
+    }).filter((i) => i.label === truth && i.predicted === predicted);
+    listing?.abort();
+    listing = new AbortController();
+    const thumbs = new Thumbnails(ctx.api, listing.signal);
+    out.replaceChildren(
+      h('h4', {}, `${truth} predicted as ${predicted}: ${images.length} validation photo(s)`),
+      ...(datasetId && !withPhotos
+        ? [
+            h(
+              'p',
+              { class: 'muted' },
+              `The dataset ${datasetId} this head was trained on has been deleted, so its photos cannot be shown.`,
+            ),
+          ]
+        : []),
+      h(
+        'ul',
+        { class: 'photos' },
+        ...images.map((i, n) => {
+          const name = i.path.split('/').pop() ?? i.path;
+          const scores = i.probabilities
+            .map((p, k) => `${classes[k] ?? k} ${percent(p)}`)
+            .join(', ');
+          return h(
+            'li',
+            {},
+            withPhotos && datasetId && n < THUMBS_PER_CELL
+              ? thumbs.image(datasetId, i.sha256, `${truth}: ${name}`)
+              : null,
+            h('span', {}, `${i.path} (${scores})`),
+          );
+        }),
+      ),
+    );
+  };
   box.querySelectorAll('td').forEach((td, k) => {
     const truth = labels[Math.floor(k / labels.length)] ?? '';
     const predicted = labels[k % labels.length] ?? '';
@@ -134,31 +193,17 @@ function explorable(
       n,
       () => {
         evaluation ??= ctx.api.evaluation(headId, ctx.signal);
-        evaluation.then(
-          (body) => {
-            const images = list(record(body, 'evaluation').images, 'images', (x, at) => {
-              const image = record(x, at);
-              const probabilities = list(image.probabilities, `${at}.probabilities`, num);
-              return {
-                path: str(image.path, `${at}.path`),
-                label: str(image.label, `${at}.label`),
-                predicted: str(image.predicted, `${at}.predicted`),
-                score: Math.max(...probabilities),
-              };
-            }).filter((i) => i.label === truth && i.predicted === predicted);
-            out.replaceChildren(
-              h(
-                'h4',
-                {},
-                `${truth} predicted as ${predicted}: ${images.length} validation photo(s)`,
-              ),
-              h(
-                'ul',
-                { class: 'rejected' },
-                ...images.map((i) => h('li', {}, `${i.path} (${percent(i.score)})`)),
-              ),
-            );
-          },
+        present ??= datasetId
+          ? ctx.api.dataset(datasetId, ctx.signal).then(
+              () => true,
+              (err: unknown) => {
+                if (err instanceof ApiProblem && err.status === 404) return false;
+                throw err;
+              },
+            )
+          : Promise.resolve(false);
+        Promise.all([evaluation, present]).then(
+          ([body, withPhotos]) => show(truth, predicted, body, withPhotos),
           (err: unknown) => ctx.error(err),
         );
       },
@@ -176,6 +221,7 @@ const accuracy = (v: number | null) => (v === null ? '—' : percent(v));
 async function headDetail(ctx: ViewContext, id: string): Promise<Rendered> {
   const [raw, heads] = await Promise.all([ctx.api.head(id, ctx.signal), ctx.api.heads(ctx.signal)]);
   const head = parseHead(raw);
+  const datasetId = nullable(record(raw, 'head').datasetId, 'datasetId', str);
   const summary = heads.find((x) => x.id === head.id);
   const panel = new ClassifyPanel({
     prompt: 'Choose a photo to try this head',
@@ -216,6 +262,7 @@ async function headDetail(ctx: ViewContext, id: string): Promise<Rendered> {
         ? explorable(
             ctx,
             head.id,
+            datasetId,
             head.confusion.labels,
             confusionTable(head.confusion.labels, head.confusion.matrix),
           )

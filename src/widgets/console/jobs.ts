@@ -162,7 +162,12 @@ function jobDetail(ctx: ViewContext, job: JobRow): Rendered {
   });
   const show = (j: Job) => {
     charts.update(j.history);
-    state.replaceChildren('Status: ', statusCell(j.status), ` — ${progressText(j)}.`);
+    const progress = progressText(j);
+    state.replaceChildren(
+      'Status: ',
+      statusCell(j.status),
+      progress === '—' ? '.' : ` — ${progress}.`,
+    );
     cancel.hidden = FINAL.has(j.status);
     if (j.status === 'succeeded' && j.headId)
       outcome.replaceChildren(

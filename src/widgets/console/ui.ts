@@ -151,5 +151,12 @@ dl { display: grid; grid-template-columns: max-content 1fr; gap: 0.2rem 1rem; ma
 dt { font-weight: 600; } dd { margin: 0; overflow-wrap: anywhere; }
 .status-failed { color: var(--_bad); font-weight: 700; }
 .status-succeeded { color: var(--_ok); font-weight: 700; }
+.thumb { width: 96px; height: 96px; object-fit: cover; flex: none; border: 1px solid var(--_muted);
+  border-radius: calc(var(--_radius) / 2); background: var(--_bg); font-size: 0.75rem; overflow: hidden; }
+.thumb.missing { display: inline-flex; align-items: center; justify-content: center; }
+.thumbs { display: flex; flex-wrap: wrap; gap: 0.5rem; list-style: none; margin: 0.25rem 0 1rem; padding: 0; }
+.photos { list-style: none; margin: 0.5rem 0; padding: 0; }
+.photos li { display: flex; gap: 0.75rem; align-items: center; padding: 0.25rem 0; font-size: 0.9rem; }
+.photos li > span { min-width: 0; overflow-wrap: anywhere; }
 @media (max-width: 30rem) { :host { padding: 0.75rem; } dl { grid-template-columns: 1fr; } }
 `;
