@@ -26,7 +26,7 @@ import type { BackboneManifest, Preprocessing } from '../shared/manifest.js';
 import { tenantBackboneOf } from '../shared/backbones.js';
 import { decodeTarget, decodedSize } from '../shared/decode.js';
 import type { BackboneStore } from './backbones.js';
-import type { EdgeClient } from './edge-client.js';
+import { EdgeRequestError, type EdgeClient } from './edge-client.js';
 import { EmbeddingCache, MemoryCache, type VectorCache } from './embedding-cache.js';
 import { fineTune } from './finetune/fine-tune.js';
 import { cutBlocks, planStrategy } from '../shared/strategies.js';
@@ -406,7 +406,14 @@ export async function runJob(
     cachedEmbeddings: 0,
   };
   const parsed = DatasetManifestSchema.safeParse(
-    await ctx.edge.datasetManifest(grant.jobId, grant.leaseToken),
+    await ctx.edge.datasetManifest(grant.jobId, grant.leaseToken).catch((err: unknown) => {
+      // The dataset was deleted after the job was submitted: no retry can bring it back.
+      if (err instanceof EdgeRequestError && err.status === 404)
+        throw new PermanentJobError(
+          `the job's dataset was deleted before training began; upload it again and submit a new job (${err.message})`,
+        );
+      throw err;
+    }),
   );
   if (!parsed.success)
     throw new PermanentJobError(
