@@ -51,6 +51,25 @@ export function errorMessage(err: unknown): string {
 export const isAbort = (err: unknown): boolean =>
   err instanceof DOMException && err.name === 'AbortError';
 
+/**
+ * Resolves after `ms`, or rejects with an AbortError saying `why` when `signal` aborts first.
+ *
+ * @example
+ * await pause(2000, controller.signal, 'left the view');
+ */
+export const pause = (ms: number, signal: AbortSignal, why = 'aborted'): Promise<void> =>
+  new Promise((resolve, reject) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        reject(new DOMException(why, 'AbortError'));
+      },
+      { once: true },
+    );
+  });
+
 export interface RequestOptions {
   readonly method?: 'GET' | 'POST' | 'PUT' | 'DELETE';
   /** Sent as `authorization: Bearer …` only when present. */

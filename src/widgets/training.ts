@@ -1,7 +1,7 @@
 // The trainer's calls to the API: upload a dataset, submit a fine-tune, follow its events until
 // it ends (reconnecting when the stream closes early), read the trained head, cancel.
 import { ResponseShapeError } from './check.js';
-import { ApiProblem, isAbort, readEvents, request, requestJson } from './client.js';
+import { ApiProblem, isAbort, pause, readEvents, request, requestJson } from './client.js';
 import {
   type DatasetReport,
   type HeadDetails,
@@ -91,19 +91,6 @@ export async function fetchHead(
   return parseHead(body);
 }
 
-const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
-  new Promise((resolve, reject) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer);
-        reject(new DOMException('stopped following the job', 'AbortError'));
-      },
-      { once: true },
-    );
-  });
-
 function jobOf(data: string): Job {
   let body: unknown;
   try {
@@ -157,7 +144,7 @@ export async function followJob(
         err instanceof ResponseShapeError ||
         (err instanceof ApiProblem && err.status >= 400 && err.status < 500 && err.status !== 429);
       if (permanent || ++failures > MAX_STREAM_FAILURES) throw err;
-      await sleep(1000 * 2 ** (failures - 1), signal);
+      await pause(1000 * 2 ** (failures - 1), signal, 'stopped following the job');
       continue;
     }
     // The stream ended with the job still going (the edge's ten-minute limit): pick it up again.
@@ -170,6 +157,6 @@ export async function followJob(
         'The job’s event stream keeps closing; reload to try again.',
         null,
       );
-    await sleep(heard ? 250 : 1000 * 2 ** (failures - 1), signal);
+    await pause(heard ? 250 : 1000 * 2 ** (failures - 1), signal, 'stopped following the job');
   }
 }

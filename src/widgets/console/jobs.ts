@@ -3,14 +3,14 @@
 // error in plain words when it failed, and cancel.
 import { TrainingCharts } from '../charts.js';
 import { list, nullable, num, record, str } from '../check.js';
-import { requestJson } from '../client.js';
+import { pause, requestJson } from '../client.js';
 import { h, percent } from '../dom.js';
 import { type CatalogueEntry, parseCatalogue } from '../responses.js';
 import { backboneLabel } from '../trainer.js';
 import type { Job } from '../training-responses.js';
 import { cancelFineTune, followJob } from '../training.js';
 import type { JobRow } from './api.js';
-import { type Rendered, type ViewContext, button, field, link, pause, table, when } from './ui.js';
+import { type Rendered, type ViewContext, button, field, link, table, when } from './ui.js';
 
 const FINAL = new Set(['succeeded', 'failed', 'canceled']);
 const STRATEGIES = [
@@ -135,7 +135,7 @@ function keepFresh(ctx: ViewContext, box: HTMLElement, jobs: readonly JobRow[]):
   void (async () => {
     try {
       for (;;) {
-        await pause(2000, ctx.signal);
+        await pause(2000, ctx.signal, 'left the view');
         const next = await ctx.api.jobs(ctx.signal);
         box.replaceChildren(jobsTable(next));
         if (next.every((j) => FINAL.has(j.status))) return;

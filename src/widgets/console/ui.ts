@@ -105,20 +105,6 @@ export function when(iso: string): string {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
 
-/** Resolves after `ms`, or rejects with an AbortError when `signal` aborts first. */
-export const pause = (ms: number, signal: AbortSignal): Promise<void> =>
-  new Promise((resolve, reject) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer);
-        reject(new DOMException('left the view', 'AbortError'));
-      },
-      { once: true },
-    );
-  });
-
 /** Asks before something that cannot be undone. */
 export const confirmed = (question: string): boolean => window.confirm(question);
 
