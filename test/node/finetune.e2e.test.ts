@@ -104,9 +104,10 @@ async function runBatch(jobs: readonly Record<string, unknown>[]): Promise<Batch
     batch = (await api<Batch>(`/v1/batches/${submitted.body.batchId}`)).body;
   }
   for (const job of batch.jobs)
-    expect(job.status, `${job.spec.strategy}: ${job.lastError}\n${worker.logs.join('\n')}`).toBe(
-      'succeeded',
-    );
+    expect(
+      job.status,
+      `${job.spec.strategy}: ${job.lastError} (batch ${JSON.stringify(batch.counts)})\n${worker.logs.join('\n')}`,
+    ).toBe('succeeded');
   return batch;
 }
 
@@ -266,16 +267,24 @@ describe('strategies end to end', () => {
         outputs: { embedding: 'embedding', logits: 'logits', labels: 'imagenet' },
       }),
     );
+    // Each step says when it ends, so a run that stalls shows where (one CI run timed out here
+    // with no job queued; alone it takes ~15 s).
+    const began = Date.now();
+    const step = (what: string) =>
+      console.log(`my-mnv2: ${what} after ${((Date.now() - began) / 1000).toFixed(1)} s`);
     const imported = await api<{ id: string; blocks: { name: string }[] }>('/v1/backbones', {
       method: 'POST',
       body: form,
     });
+    step(`imported (${imported.status})`);
     expect(imported.status, JSON.stringify(imported.body)).toBe(201);
     expect(imported.body.id).toMatch(/^ten_[A-Za-z0-9_-]{16}\/my-mnv2$/);
     expect(imported.body.blocks.map((b) => b.name)).toContain('block_16');
     const all = await photos();
+    const datasetId = await uploadDataset(all);
+    step('dataset uploaded');
     const common = {
-      datasetId: await uploadDataset(all),
+      datasetId,
       backbone: 'my-mnv2',
       inputMode: 'crop',
       batchSize: 8,
@@ -285,6 +294,7 @@ describe('strategies end to end', () => {
       { ...common, strategy: 'feature_extraction', epochs: 4 },
       { ...common, strategy: 'fine_tune', epochs: 2, trainableFrom: 'block_16' },
     ]);
+    step('batch trained');
     const rows = batch.comparison;
     expect(rows.map((r) => [r.strategy, r.trainedBlocks])).toEqual([
       ['feature_extraction', []],
