@@ -1,5 +1,6 @@
 // The edge's bindings, as wrangler.toml declares them.
 import type { JobCoordinator } from './jobs/coordinator.js';
+import type { JobDirectory } from './jobs/directory.js';
 
 export interface Env {
   /** Converted backbones (backbones/<id>/…) and trained heads (heads/<id>/…). */
@@ -8,8 +9,12 @@ export interface Env {
   readonly DATASETS: R2Bucket;
   /** Tenants, hashed API keys and worker tokens, dataset and job records. */
   readonly DB: D1Database;
-  /** The job coordinator (one named instance). */
+  /** The job coordinator: COORDINATOR_SHARDS named instances, tenants spread over them. */
   readonly COORDINATOR: DurableObjectNamespace<JobCoordinator>;
+  /** Which coordinator shards have queued work (one named instance). */
+  readonly JOB_DIRECTORY: DurableObjectNamespace<JobDirectory>;
+  /** How many coordinator shards (1-64, default 1; fixed for a deployment's life). */
+  readonly COORDINATOR_SHARDS?: string;
   /** Job registrations on their way to the coordinator. */
   readonly JOBS_QUEUE: Queue<JobMessage>;
   readonly SUBMIT_LIMITER: RateLimit;

@@ -4,6 +4,7 @@ import type { Env, JobMessage } from './env.js';
 import { handleJobsQueue } from './jobs/queue-consumer.js';
 
 export { JobCoordinator } from './jobs/coordinator.js';
+export { JobDirectory } from './jobs/directory.js';
 
 export default {
   fetch: app.fetch,

@@ -1,7 +1,7 @@
 // The public jobs API in workerd: auth, tenant isolation, idempotency, batches, validation.
 import { env } from 'cloudflare:workers';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { coordinatorOf } from '../../src/edge/jobs/service.js';
+import { coordinatorOf } from '../../src/edge/jobs/shards.js';
 import { resolveFineTuneSpec, type JobView } from '../../src/shared/jobs.js';
 import { seedBackbone } from './fixtures.js';
 import {
@@ -77,7 +77,7 @@ describe('tenant isolation', () => {
     expect(problemOf(foreignDataset).field).toBe('body.datasetId');
 
     await eventually(async () =>
-      (await coordinatorOf(env).stats()).queued === 2 ? true : undefined,
+      (await coordinatorOf(env, a.tenantId).stats()).queued === 2 ? true : undefined,
     );
     const listB = (await call('/v1/fine-tunes', { key: b.apiKey })).body as { jobs: JobView[] };
     expect(listB.jobs).toEqual([]);
@@ -142,7 +142,7 @@ describe('batches', () => {
       seed: 6,
     });
     await eventually(async () =>
-      (await coordinatorOf(env).stats()).queued === 20 ? true : undefined,
+      (await coordinatorOf(env, tenantId).stats()).queued === 20 ? true : undefined,
     );
     const summary = (await call(`/v1/batches/${batch.batchId}`, { key: apiKey })).body as {
       jobs: JobView[];
@@ -179,7 +179,7 @@ describe('listing', () => {
     const createdAt = Date.now();
     const ids = Array.from({ length: 7 }, (_, i) => `job_sameMillisecond${i}`);
     for (const id of ids)
-      await coordinatorOf(env).register({
+      await coordinatorOf(env, tenantId).register({
         id,
         tenantId,
         batchId: null,

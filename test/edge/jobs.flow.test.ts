@@ -9,7 +9,7 @@ import {
 } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { coordinatorOf } from '../../src/edge/jobs/service.js';
+import { coordinatorOf, shardIdOf } from '../../src/edge/jobs/shards.js';
 import { handleJobsQueue } from '../../src/edge/jobs/queue-consumer.js';
 import { exportHeadOnnx } from '../../src/shared/head-onnx.js';
 import { headKeys } from '../../src/shared/heads.js';
@@ -197,7 +197,7 @@ describe('a fine-tune job', () => {
     };
     expect(result.retryMessages).toEqual([]);
     expect(result.explicitAcks).toEqual(['m1', 'm2']);
-    const coordinator = coordinatorOf(env);
+    const coordinator = coordinatorOf(env, tenantId);
     await eventually(async () => ((await coordinator.stats()).queued === 1 ? true : undefined));
     expect((await coordinator.list(tenantId, { limit: 10 })).map((j) => j.id)).toEqual([job.id]);
     expect((await lease(worker, { waitSeconds: 1 })).status).toBe(200);
@@ -230,7 +230,7 @@ describe('a fine-tune job', () => {
     const first = await leaseOne(worker, { waitSeconds: 2, leaseSeconds: 1 });
     await new Promise((r) => setTimeout(r, 1100));
     // The alarm may already have fired on its own; run it now if it has not.
-    await runDurableObjectAlarm(env.COORDINATOR.get(env.COORDINATOR.idFromName('global')));
+    await runDurableObjectAlarm(env.COORDINATOR.get(shardIdOf(env, tenantId)));
     const requeued = asJob(await call(`/v1/fine-tunes/${job.id}`, { key: apiKey }));
     expect(requeued).toMatchObject({ status: 'queued', attempts: 1 });
     expect(requeued.lastError).toMatch(/stopped sending heartbeats/);
@@ -274,7 +274,7 @@ describe('a fine-tune job', () => {
     const { apiKey, tenantId } = await tenant();
     const worker = await workerToken();
     const job = await submitted(apiKey, await dataset(tenantId), { maxAttempts: 2 });
-    const stub = env.COORDINATOR.get(env.COORDINATOR.idFromName('global'));
+    const stub = env.COORDINATOR.get(shardIdOf(env, tenantId));
     for (let attempt = 1; attempt <= 2; attempt++) {
       const grant = await leaseOne(worker, { waitSeconds: 1, leaseSeconds: 1 });
       expect(grant.attempt).toBe(attempt);

@@ -11,7 +11,7 @@ import { cachedKeyHolder, forgetKeyVerdicts } from '../../src/edge/auth/verdicts
 import { heldHere } from '../../src/edge/classification/location-cache.js';
 import { forgetResolved, resolveModels } from '../../src/edge/classification/resolve.js';
 import { countersSnapshot, resetCounters } from '../../src/edge/diagnostics/counters.js';
-import { coordinatorOf } from '../../src/edge/jobs/service.js';
+import { coordinatorOf } from '../../src/edge/jobs/shards.js';
 import { hashSecret } from '../../src/shared/secrets.js';
 import type { D1Like } from '../../src/shared/tenants.js';
 import { headKeys } from '../../src/shared/heads.js';
@@ -140,7 +140,7 @@ describe('heads and aliases', () => {
     const head = await make(1);
     expect((await classify(head.headId, apiKey)).status).toBe(200);
     // What DELETE /v1/heads/{id} does, done behind this isolate's back.
-    expect((await coordinatorOf(env).deleteHead(tenantId, head.headId)).ok).toBe(true);
+    expect((await coordinatorOf(env, tenantId).deleteHead(tenantId, head.headId)).ok).toBe(true);
     const keys = headKeys(head.headId);
     await env.MODELS.delete([keys.model, keys.manifest, keys.evaluation]);
     expect((await classify(head.headId, apiKey)).status).toBe(200); // remembered, still loaded
@@ -177,7 +177,7 @@ describe('heads and aliases', () => {
     );
     await sleep(50);
     // What DELETE /v1/heads/{id} does in this isolate, while the lookup is still under way.
-    expect((await coordinatorOf(env).deleteHead(tenantId, head.headId)).ok).toBe(true);
+    expect((await coordinatorOf(env, tenantId).deleteHead(tenantId, head.headId)).ok).toBe(true);
     const keys = headKeys(head.headId);
     await env.MODELS.delete([keys.model, keys.manifest, keys.evaluation]);
     forgetResolved(tenantId, { headId: head.headId });
@@ -202,7 +202,9 @@ describe('heads and aliases', () => {
     expect((await put(b.headId)).status).toBe(200);
     expect(await headOf()).toBe(b.headId);
     // Behind this isolate's back: the old answer until the bound, then the new one.
-    expect((await coordinatorOf(env).setAlias(tenantId, 'production', a.headId)).ok).toBe(true);
+    expect((await coordinatorOf(env, tenantId).setAlias(tenantId, 'production', a.headId)).ok).toBe(
+      true,
+    );
     expect(await headOf()).toBe(b.headId);
     await sleep(BOUND_MS);
     expect(await headOf()).toBe(a.headId);

@@ -8,7 +8,7 @@
 import { HEAD_ID, AliasNameSchema, headKeys } from '../../shared/heads.js';
 import { secondsVar, type Env } from '../env.js';
 import { ApiError } from '../errors.js';
-import { coordinatorOf } from '../jobs/service.js';
+import { coordinatorOf } from '../jobs/shards.js';
 import type { ModelTarget } from './classifier.js';
 import { resolveBackboneRef } from './model-store.js';
 
@@ -59,7 +59,7 @@ export function forgetResolved(
 async function lookUp(env: Env, tenantId: string, refs: readonly string[]): Promise<Answer[]> {
   const aliases = refs.filter((ref) => !HEAD_ID.test(ref));
   const [byAlias, byId] = await Promise.all([
-    aliases.length > 0 ? coordinatorOf(env).resolveHeads(tenantId, aliases) : [],
+    aliases.length > 0 ? coordinatorOf(env, tenantId).resolveHeads(tenantId, aliases) : [],
     Promise.all(
       refs
         .filter((ref) => HEAD_ID.test(ref))

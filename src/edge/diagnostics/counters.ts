@@ -9,6 +9,8 @@ export interface RouteCounts {
   durableObject: number;
   /** D1 round trips: a statement's first/all/run/raw, a batch, an exec. */
   d1: number;
+  /** Durable Object calls by object name (`shard-2`, `directory`; `?` for an unnamed id). */
+  objects: Record<string, number>;
 }
 
 const counts = new Map<string, RouteCounts>();
@@ -36,7 +38,7 @@ export function routeKey(method: string, pathname: string): string {
 function bucket(key: string): RouteCounts {
   let entry = counts.get(key);
   if (!entry) {
-    entry = { requests: 0, durableObject: 0, d1: 0 };
+    entry = { requests: 0, durableObject: 0, d1: 0, objects: {} };
     counts.set(key, entry);
   }
   return entry;
@@ -83,7 +85,7 @@ function countingDb(db: D1Database, entry: RouteCounts): D1Database {
   });
 }
 
-function countingStub<T extends object>(stub: T, entry: RouteCounts): T {
+function countingStub<T extends object>(stub: T, entry: RouteCounts, name: string): T {
   return new Proxy(stub, {
     get(target, prop) {
       // Read from the stub itself (a workerd RPC stub refuses a proxy as the receiver).
@@ -93,6 +95,7 @@ function countingStub<T extends object>(stub: T, entry: RouteCounts): T {
       if (typeof value !== 'function' || typeof prop !== 'string' || prop === 'then') return value;
       return (...args: unknown[]) => {
         entry.durableObject++;
+        entry.objects[name] = (entry.objects[name] ?? 0) + 1;
         return (value as (...a: unknown[]) => unknown)(...args);
       };
     },
@@ -106,14 +109,19 @@ function countingNamespace<N extends object>(ns: N, entry: RouteCounts): N {
       if (typeof value !== 'function') return value;
       if (prop === 'get')
         return (...args: unknown[]) =>
-          countingStub((value as (...a: unknown[]) => object).apply(target, args), entry);
+          countingStub(
+            (value as (...a: unknown[]) => object).apply(target, args),
+            entry,
+            (args[0] as DurableObjectId | undefined)?.name ?? '?',
+          );
       return (value as (...a: unknown[]) => unknown).bind(target);
     },
   });
 }
 
 /**
- * `env` with DB and COORDINATOR counting into the route's entry (and the request counted).
+ * `env` with DB, COORDINATOR and JOB_DIRECTORY counting into the route's entry (and the request
+ * counted).
  *
  * @example
  * if (c.env.DIAGNOSTICS === 'true') c.env = countingEnv(c.env, routeKey(c.req.method, url.pathname));
@@ -125,19 +133,22 @@ export function countingEnv(env: Env, key: string): Env {
     ...env,
     DB: countingDb(env.DB, entry),
     COORDINATOR: countingNamespace(env.COORDINATOR, entry),
+    JOB_DIRECTORY: countingNamespace(env.JOB_DIRECTORY, entry),
   };
   return counted;
 }
 
 /** Everything counted since the last reset, by route, with totals. */
 export function countersSnapshot(): { routes: Record<string, RouteCounts>; total: RouteCounts } {
-  const total: RouteCounts = { requests: 0, durableObject: 0, d1: 0 };
+  const total: RouteCounts = { requests: 0, durableObject: 0, d1: 0, objects: {} };
   const routes: Record<string, RouteCounts> = {};
   for (const [key, entry] of counts) {
-    routes[key] = { ...entry };
+    routes[key] = { ...entry, objects: { ...entry.objects } };
     total.requests += entry.requests;
     total.durableObject += entry.durableObject;
     total.d1 += entry.d1;
+    for (const [name, n] of Object.entries(entry.objects))
+      total.objects[name] = (total.objects[name] ?? 0) + n;
   }
   return { routes, total };
 }

@@ -20,6 +20,7 @@ import {
 import { HeadSummarySchema, type AliasView, type HeadSummary } from '../../shared/heads.js';
 import type { Env } from '../env.js';
 import { ApiError } from '../errors.js';
+import { directoryOf, shardCount } from './shards.js';
 
 /** How long a lease lasts without a heartbeat, unless the worker asks for another length. */
 export const LEASE_SECONDS = 60;
@@ -143,6 +144,8 @@ export class JobCoordinator extends DurableObject<Env> {
   private readonly waiters = new Set<() => void>();
   /** Event streams waiting for news of a job (long poll), by job id. */
   private readonly watchers = new Map<string, Set<() => void>>();
+  /** What this shard last told the directory (undefined: nothing yet, or the report failed). */
+  private announced: boolean | undefined;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -171,14 +174,50 @@ export class JobCoordinator extends DurableObject<Env> {
     this.sql.exec(`CREATE TABLE IF NOT EXISTS aliases (
       tenant_id TEXT NOT NULL, name TEXT NOT NULL, head_id TEXT NOT NULL, updated_at INTEGER NOT NULL,
       PRIMARY KEY (tenant_id, name))`);
+    // The number of this shard's last report to the job directory: it only grows, restarts too.
+    this.sql.exec(
+      'CREATE TABLE IF NOT EXISTS directory_reports (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL)',
+    );
+  }
+
+  /**
+   * Tells the job directory whether this shard has queued jobs, when that changed since the
+   * last report (or always, with `force`). Only with several shards: one shard is asked
+   * directly. The state and its number are taken before the call leaves, so whichever report
+   * arrives last, the directory keeps the newest. A failed report is logged and sent again at
+   * the next change; meanwhile the edge's sweep (SWEEP_MS) finds the work.
+   */
+  private announce(force = false): void {
+    if (shardCount(this.env) === 1) return;
+    const name = this.ctx.id.name;
+    if (name === undefined) return;
+    const hasWork =
+      this.sql.exec("SELECT 1 FROM jobs WHERE status = 'queued' LIMIT 1").toArray().length > 0;
+    if (!force && hasWork === this.announced) return;
+    this.announced = hasWork;
+    const seq = this.sql
+      .exec<{ seq: number }>(
+        `INSERT INTO directory_reports (id, seq) VALUES (1, 1)
+         ON CONFLICT (id) DO UPDATE SET seq = seq + 1 RETURNING seq`,
+      )
+      .one().seq;
+    const sent = directoryOf(this.env)
+      .report(name, hasWork, seq)
+      .catch((err: unknown) => {
+        this.announced = undefined;
+        console.error(`coordinator ${name}: reporting to the job directory failed`, err);
+      });
+    this.ctx.waitUntil(sent);
   }
 
   private row(id: string): JobRow | undefined {
     return this.sql.exec<JobRow>('SELECT * FROM jobs WHERE id = ?', id).toArray()[0];
   }
 
+  /** Work was queued: wakes the waiting lease requests and tells the directory. */
   private wake(): void {
     for (const wake of [...this.waiters]) wake();
+    this.announce();
   }
 
   /** Tells the event streams watching `jobId` that something changed. */
@@ -242,6 +281,7 @@ export class JobCoordinator extends DurableObject<Env> {
       now,
       job.id,
     );
+    this.announce();
     this.notify(job.id);
   }
 
@@ -293,6 +333,8 @@ export class JobCoordinator extends DurableObject<Env> {
       Date.now() + Math.min(Math.max(opts.waitSeconds, 0), MAX_LEASE_WAIT_SECONDS) * 1000;
     for (;;) {
       const grant = this.tryLease(workerId, leaseSeconds);
+      // Taking the last job empties the shard; finding none means the directory was behind.
+      this.announce(grant === null);
       if (grant) {
         await this.scheduleAlarm();
         return grant;
@@ -539,6 +581,7 @@ export class JobCoordinator extends DurableObject<Env> {
     } else {
       return fail('conflict', `job ${jobId} has already ${row.status}`);
     }
+    if (row.status === 'queued') this.announce();
     this.notify(jobId);
     return { ok: true, value: toView(this.row(jobId)!) };
   }

@@ -3,7 +3,7 @@
 // exhaust their retries arrive on the dead-letter queue, where the job is recorded as failed.
 import { FineTuneSpecSchema } from '../../shared/jobs.js';
 import type { Env, JobMessage } from '../env.js';
-import { coordinatorOf } from './service.js';
+import { coordinatorOf } from './shards.js';
 
 async function loadJob(env: Env, message: JobMessage) {
   const row = await env.DB.prepare('SELECT * FROM jobs WHERE id = ? AND tenant_id = ?')
@@ -33,9 +33,10 @@ async function loadJob(env: Env, message: JobMessage) {
  */
 export async function handleJobsQueue(batch: MessageBatch<JobMessage>, env: Env): Promise<void> {
   const deadLetters = batch.queue.endsWith('-dlq');
-  const coordinator = coordinatorOf(env);
   for (const message of batch.messages) {
     try {
+      // The message names the tenant, and so the shard that will hold the job.
+      const coordinator = coordinatorOf(env, message.body.tenantId);
       const job = await loadJob(env, message.body);
       if (!job) {
         // The submission was rolled back after sending; there is nothing to schedule.

@@ -14,6 +14,7 @@ import { getBackboneManifest, resolveBackboneRef } from '../classification/model
 import type { Env, JobMessage } from '../env.js';
 import { ApiError } from '../errors.js';
 import { settle, type CoordinatorClient } from './coordinator.js';
+import { coordinatorOf } from './shards.js';
 
 /** Most jobs in one batch (one queue sendBatch, one D1 transaction). */
 export const MAX_BATCH_JOBS = 100;
@@ -26,16 +27,14 @@ export interface JobDeps {
   readonly models: R2Bucket;
 }
 
-/** The single coordinator instance. */
-export function coordinatorOf(env: Env): CoordinatorClient {
-  // The generated RPC stub type cannot follow the recursive JSON type of job metrics, so the
-  // stub is typed by CoordinatorClient: the same methods, results structured-cloned.
-  const stub: unknown = env.COORDINATOR.get(env.COORDINATOR.idFromName('global'));
-  return stub as CoordinatorClient;
-}
-
-export function jobDeps(env: Env): JobDeps {
-  return { db: env.DB, queue: env.JOBS_QUEUE, coordinator: coordinatorOf(env), models: env.MODELS };
+/** What the job functions use, for one tenant: its coordinator shard among them. */
+export function jobDeps(env: Env, tenantId: string): JobDeps {
+  return {
+    db: env.DB,
+    queue: env.JOBS_QUEUE,
+    coordinator: coordinatorOf(env, tenantId),
+    models: env.MODELS,
+  };
 }
 
 const JobRecordSchema = z.object({

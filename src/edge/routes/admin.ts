@@ -8,7 +8,7 @@ import type { AppEnv } from '../env.js';
 import { ApiError } from '../errors.js';
 import { readJson } from '../http/json.js';
 import { parseInput } from '../http/validate.js';
-import { coordinatorOf } from '../jobs/service.js';
+import { coordinatorOf } from '../jobs/shards.js';
 import {
   createApiKey,
   createTenant,
@@ -112,7 +112,7 @@ export const adminRoutes = new Hono<AppEnv>()
       )
         .bind(id, yesterday)
         .first<{ n: number }>(),
-      coordinatorOf(c.env).tenantUsage(id),
+      coordinatorOf(c.env, id).tenantUsage(id),
     ]);
     return c.json({
       tenantId: id,

@@ -38,7 +38,7 @@ import type { AppEnv } from '../env.js';
 import { ModelSummarySchema, modelSummary } from './models.js';
 import { ApiError } from '../errors.js';
 import { readBodyLimited } from '../http/body.js';
-import { coordinatorOf } from '../jobs/service.js';
+import { coordinatorOf } from '../jobs/shards.js';
 
 /** Backbones one tenant may keep (each up to 32 MB in R2). */
 export const MAX_BACKBONES_PER_TENANT = 10;
@@ -261,7 +261,7 @@ export const backbonesRoutes = new Hono<AppEnv>()
     const onIt = submitted.results
       .filter((r) => (JSON.parse(r.spec_json) as { backbone?: string }).backbone === ref)
       .map((r) => r.id);
-    const users = await coordinatorOf(c.env).backboneUsers(tenantId, ref, onIt);
+    const users = await coordinatorOf(c.env, tenantId).backboneUsers(tenantId, ref, onIt);
     if (users.heads.length > 0 || users.jobs.length > 0)
       throw new ApiError(
         'backbone_in_use',

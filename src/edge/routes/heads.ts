@@ -27,7 +27,7 @@ import { CursorSchema, nextCursorOf } from '../http/cursor.js';
 import { parseInput } from '../http/validate.js';
 import { settle } from '../jobs/coordinator.js';
 import { forgetImmutable } from '../classification/location-cache.js';
-import { coordinatorOf } from '../jobs/service.js';
+import { coordinatorOf } from '../jobs/shards.js';
 import {
   docProblem as problem,
   docJson as json,
@@ -52,7 +52,7 @@ const AliasBody = z.object({ headId: HeadIdSchema });
 /** A live head of the tenant, or a 404 naming the path. */
 async function headOf(env: Env, tenantId: string, id: string): Promise<HeadSummary> {
   const headId = parseInput(HeadIdSchema, id, 'path.id');
-  const head = await coordinatorOf(env).getHead(tenantId, headId);
+  const head = await coordinatorOf(env, tenantId).getHead(tenantId, headId);
   if (!head) throw new ApiError('not_found', `no head ${headId}`, 'path.id');
   return head;
 }
@@ -114,7 +114,7 @@ export const headsRoutes = new Hono<AppEnv>()
   .use('*', requireTenant)
   .get('/', async (c) => {
     const q = parseInput(ListQuery, c.req.query(), 'query');
-    const heads = await coordinatorOf(c.env).listHeads(c.get('tenantId'), {
+    const heads = await coordinatorOf(c.env, c.get('tenantId')).listHeads(c.get('tenantId'), {
       ...(q.cursor ? { before: q.cursor } : {}),
       limit: q.limit,
     });
@@ -197,7 +197,7 @@ export const headsRoutes = new Hono<AppEnv>()
     // resolves from R2, so new resolutions stop here; isolates that remember the head stop within
     // RESOLVE_SECONDS, this one now), then this location's cached copies; a retried delete of a
     // head already marked deleted still removes what is left.
-    settle(await coordinatorOf(c.env).deleteHead(c.get('tenantId'), headId));
+    settle(await coordinatorOf(c.env, c.get('tenantId')).deleteHead(c.get('tenantId'), headId));
     const keys = headKeys(headId);
     await c.env.MODELS.delete([keys.model, keys.manifest, keys.evaluation]);
     await forgetImmutable([keys.model, keys.manifest]);
@@ -209,13 +209,15 @@ export const headsRoutes = new Hono<AppEnv>()
 export const aliasesRoutes = new Hono<AppEnv>()
   .use('*', requireTenant)
   .get('/', async (c) =>
-    c.json({ aliases: await coordinatorOf(c.env).listAliases(c.get('tenantId')) }),
+    c.json({
+      aliases: await coordinatorOf(c.env, c.get('tenantId')).listAliases(c.get('tenantId')),
+    }),
   )
   .get('/:name', async (c) => {
     const name = parseInput(AliasNameSchema, c.req.param('name'), 'path.name');
-    const alias = (await coordinatorOf(c.env).listAliases(c.get('tenantId'))).find(
-      (a) => a.name === name,
-    );
+    const alias = (
+      await coordinatorOf(c.env, c.get('tenantId')).listAliases(c.get('tenantId'))
+    ).find((a) => a.name === name);
     if (!alias) throw new ApiError('not_found', `no alias ${name}`, 'path.name');
     return c.json(alias);
   })
@@ -228,14 +230,21 @@ export const aliasesRoutes = new Hono<AppEnv>()
     );
     if (backboneNamed)
       throw new ApiError('conflict', `"${name}" is a backbone id; pick another alias`, 'path.name');
-    const result = await coordinatorOf(c.env).setAlias(c.get('tenantId'), name, headId);
+    const result = await coordinatorOf(c.env, c.get('tenantId')).setAlias(
+      c.get('tenantId'),
+      name,
+      headId,
+    );
     if (!result.ok) throw new ApiError('not_found', result.message, 'body.headId');
     forgetResolved(c.get('tenantId'), { alias: name });
     return c.json(result.value, 200);
   })
   .delete('/:name', async (c) => {
     const name = parseInput(AliasNameSchema, c.req.param('name'), 'path.name');
-    const result = await coordinatorOf(c.env).deleteAlias(c.get('tenantId'), name);
+    const result = await coordinatorOf(c.env, c.get('tenantId')).deleteAlias(
+      c.get('tenantId'),
+      name,
+    );
     if (!result.ok) throw new ApiError('not_found', result.message, 'path.name');
     forgetResolved(c.get('tenantId'), { alias: name });
     return c.body(null, 204);

@@ -22,7 +22,7 @@ import { readBodyLimited } from '../http/body.js';
 import { parseJsonText, readJson } from '../http/json.js';
 import { parseInput } from '../http/validate.js';
 import { settle } from '../jobs/coordinator.js';
-import { coordinatorOf } from '../jobs/service.js';
+import { coordinatorOfJob, leaseAcrossShards } from '../jobs/shards.js';
 
 const LeaseRequest = z.object({
   workerId: z.string().min(1).max(128).optional(),
@@ -98,7 +98,7 @@ function parseOptionalJson<T extends z.ZodType>(
 /** The dataset of a job the caller holds (its lease token in the x-lease-token header). */
 async function heldDatasetId(env: AppEnv['Bindings'], jobId: string, header: string | undefined) {
   const lease = settle(
-    await coordinatorOf(env).checkLease(jobId, leaseTokenHeader(header)),
+    await (await coordinatorOfJob(env, jobId)).checkLease(jobId, leaseTokenHeader(header)),
     'header.x-lease-token',
   );
   return lease.datasetId;
@@ -144,7 +144,7 @@ export const internalRoutes = new Hono<AppEnv>()
         new Date().toISOString(),
       )
       .run();
-    const grant = await coordinatorOf(c.env).lease(workerId, {
+    const grant = await leaseAcrossShards(c.env, workerId, {
       waitSeconds: body.waitSeconds,
       ...(body.leaseSeconds === undefined ? {} : { leaseSeconds: body.leaseSeconds }),
     });
@@ -159,18 +159,30 @@ export const internalRoutes = new Hono<AppEnv>()
   )
   .post('/jobs/:id/heartbeat', async (c) => {
     const { leaseToken } = parseInput(TokenBody, await readJson(c.req.raw), 'body');
-    return c.json(settle(await coordinatorOf(c.env).heartbeat(c.req.param('id'), leaseToken)));
+    return c.json(
+      settle(
+        await (
+          await coordinatorOfJob(c.env, c.req.param('id'))
+        ).heartbeat(c.req.param('id'), leaseToken),
+      ),
+    );
   })
   .post('/jobs/:id/progress', async (c) => {
     const { leaseToken, metrics } = parseInput(ProgressBody, await readJson(c.req.raw), 'body');
     return c.json(
-      settle(await coordinatorOf(c.env).progress(c.req.param('id'), leaseToken, metrics)),
+      settle(
+        await (
+          await coordinatorOfJob(c.env, c.req.param('id'))
+        ).progress(c.req.param('id'), leaseToken, metrics),
+      ),
     );
   })
   .post('/jobs/:id/fail', async (c) => {
     const body = parseInput(FailBody, await readJson(c.req.raw), 'body');
     const job = settle(
-      await coordinatorOf(c.env).failAttempt(c.req.param('id'), body.leaseToken, {
+      await (
+        await coordinatorOfJob(c.env, c.req.param('id'))
+      ).failAttempt(c.req.param('id'), body.leaseToken, {
         message: body.message,
         retryable: body.retryable,
       }),
@@ -211,7 +223,7 @@ export const internalRoutes = new Hono<AppEnv>()
   })
   .post('/jobs/:id/complete', async (c) => {
     const jobId = c.req.param('id');
-    const coordinator = coordinatorOf(c.env);
+    const coordinator = await coordinatorOfJob(c.env, jobId);
     const contentType = c.req.header('content-type') ?? '';
     if (!contentType.toLowerCase().startsWith('multipart/form-data')) {
       throw new ApiError(

@@ -28,7 +28,7 @@ export const jobsRoutes = new Hono<AppEnv>()
     async (c) => {
       const key = idempotencyKey(c.req.header('idempotency-key'));
       const { job, replayed } = await submitJob(
-        jobDeps(c.env),
+        jobDeps(c.env, c.get('tenantId')),
         c.get('tenantId'),
         await readJson(c.req.raw),
         { idempotencyKey: key },
@@ -43,7 +43,7 @@ export const jobsRoutes = new Hono<AppEnv>()
     async (c) => {
       const key = idempotencyKey(c.req.header('idempotency-key'));
       const result = await submitBatch(
-        jobDeps(c.env),
+        jobDeps(c.env, c.get('tenantId')),
         c.get('tenantId'),
         await readJson(c.req.raw),
         { idempotencyKey: key },
@@ -54,7 +54,7 @@ export const jobsRoutes = new Hono<AppEnv>()
   )
   .get('/', async (c) => {
     const q = parseInput(ListQuery, c.req.query(), 'query');
-    const deps = jobDeps(c.env);
+    const deps = jobDeps(c.env, c.get('tenantId'));
     const jobs = await deps.coordinator.list(c.get('tenantId'), {
       ...(q.status ? { status: q.status } : {}),
       ...(q.batchId ? { batchId: q.batchId } : {}),
@@ -64,13 +64,15 @@ export const jobsRoutes = new Hono<AppEnv>()
     return c.json({ jobs, nextCursor: nextCursorOf(jobs, q.limit) });
   })
   .get('/:id', async (c) =>
-    c.json(await getJob(jobDeps(c.env), c.get('tenantId'), c.req.param('id'))),
+    c.json(await getJob(jobDeps(c.env, c.get('tenantId')), c.get('tenantId'), c.req.param('id'))),
   )
   .post('/:id/cancel', async (c) =>
-    c.json(await cancelJob(jobDeps(c.env), c.get('tenantId'), c.req.param('id'))),
+    c.json(
+      await cancelJob(jobDeps(c.env, c.get('tenantId')), c.get('tenantId'), c.req.param('id')),
+    ),
   )
   .get('/:id/events', async (c) => {
-    const deps = jobDeps(c.env);
+    const deps = jobDeps(c.env, c.get('tenantId'));
     const tenantId = c.get('tenantId');
     const jobId = c.req.param('id');
     const resumeAfter = lastEventId(c.req.header('last-event-id'), c.req.query('lastEventId'));
@@ -89,7 +91,11 @@ export const jobsRoutes = new Hono<AppEnv>()
   });
 
 export const batchesRoutes = new Hono<AppEnv>().use('*', requireTenant).get('/:id', async (c) => {
-  const batch = await getBatch(jobDeps(c.env), c.get('tenantId'), c.req.param('id'));
+  const batch = await getBatch(
+    jobDeps(c.env, c.get('tenantId')),
+    c.get('tenantId'),
+    c.req.param('id'),
+  );
   const counts = Object.fromEntries(
     JOB_STATUSES.map((s) => [s, batch.jobs.filter((j) => j.status === s).length]),
   );

@@ -1,5 +1,5 @@
 // Everything the edge stores, read back for comparison: every D1 row, every object (key, size,
-// etag) in both R2 buckets, and the coordinator Durable Object's jobs, heads, aliases and alarm.
+// etag) in both R2 buckets, and every coordinator shard's jobs, heads, aliases and alarm.
 import { listDurableObjectIds, runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 
@@ -8,12 +8,19 @@ export interface StoredState {
   readonly r2: Record<'MODELS' | 'DATASETS', string[]>;
   readonly coordinator: {
     readonly instances: number;
-    readonly tables: Record<string, unknown[]>;
-    readonly alarm: number | null;
+    /** By Durable Object id: one entry per shard that exists. */
+    readonly shards: Record<
+      string,
+      { readonly tables: Record<string, unknown[]>; readonly alarm: number | null }
+    >;
   };
 }
 
-const coordinator = () => env.COORDINATOR.get(env.COORDINATOR.idFromName('global'));
+/** Every coordinator shard that exists (reading one does not create another). */
+async function shards() {
+  const ids = await listDurableObjectIds(env.COORDINATOR);
+  return ids.map((id) => ({ id: id.toString(), stub: env.COORDINATOR.get(id) }));
+}
 
 /**
  * What every request may touch, refused or not: the per-tenant request counts, the workers'
@@ -52,32 +59,45 @@ async function objects(bucket: R2Bucket): Promise<string[]> {
 
 /** Reads the whole stored state. */
 export async function snapshot(): Promise<StoredState> {
-  const [d1, models, datasets, instances, inside] = await Promise.all([
+  const instances = await shards();
+  const [d1, models, datasets, inside] = await Promise.all([
     d1Rows(),
     objects(env.MODELS),
     objects(env.DATASETS),
-    listDurableObjectIds(env.COORDINATOR),
-    runInDurableObject(coordinator(), async (_, state) => ({
-      tables: Object.fromEntries(
-        ['jobs', 'heads', 'aliases'].map((t) => [
-          t,
-          state.storage.sql.exec(`SELECT * FROM ${t} ORDER BY rowid`).toArray(),
-        ]),
+    Promise.all(
+      instances.map(({ stub }) =>
+        runInDurableObject(stub, async (_, state) => ({
+          tables: Object.fromEntries(
+            ['jobs', 'heads', 'aliases'].map((t) => [
+              t,
+              state.storage.sql.exec(`SELECT * FROM ${t} ORDER BY rowid`).toArray(),
+            ]),
+          ),
+          alarm: await state.storage.getAlarm(),
+        })),
       ),
-      alarm: await state.storage.getAlarm(),
-    })),
+    ),
   ]);
   return {
     d1,
     r2: { MODELS: models, DATASETS: datasets },
-    coordinator: { instances: instances.length, ...inside },
+    coordinator: {
+      instances: instances.length,
+      shards: Object.fromEntries(instances.map(({ id }, i) => [id, inside[i]!])),
+    },
   };
 }
 
-/** How many jobs the coordinator has registered. */
-export function jobCount(): Promise<number> {
-  return runInDurableObject(
-    coordinator(),
-    (_, state) => state.storage.sql.exec<{ n: number }>('SELECT COUNT(*) AS n FROM jobs').one().n,
+/** How many jobs the coordinator shards have registered, all together. */
+export async function jobCount(): Promise<number> {
+  const counts = await Promise.all(
+    (await shards()).map(({ stub }) =>
+      runInDurableObject(
+        stub,
+        (_, state) =>
+          state.storage.sql.exec<{ n: number }>('SELECT COUNT(*) AS n FROM jobs').one().n,
+      ),
+    ),
   );
+  return counts.reduce((a, b) => a + b, 0);
 }
