@@ -41,6 +41,12 @@ app.use(
 );
 
 app.get('/healthz', (c) => c.json({ ok: true }));
+// The public catalogue reads every manifest from R2 per list and checks no credential: limited
+// per client address. '/v1/models/*' matches '/v1/models' too (one token per request).
+app.use(
+  '/v1/models/*',
+  rateLimit((env) => env.CATALOGUE_LIMITER, 60, 'address'),
+);
 app.route('/v1/models', modelsRoutes);
 const classifyLimit = rateLimit((env) => env.CLASSIFY_LIMITER, 60);
 // '/v1/classify/*' also matches '/v1/classify' itself: one registration, so a request costs one

@@ -19,6 +19,8 @@ export interface Env {
   readonly JOBS_QUEUE: Queue<JobMessage>;
   readonly SUBMIT_LIMITER: RateLimit;
   readonly CLASSIFY_LIMITER: RateLimit;
+  /** GET /v1/models and /v1/models/{id}, per client address. */
+  readonly CATALOGUE_LIMITER: RateLimit;
   /** Backbone used by /v1/classify when the request names none. */
   readonly DEFAULT_CLASSIFIER?: string;
   /** Backbone new fine-tune jobs use when they name none. */

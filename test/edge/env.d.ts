@@ -15,6 +15,7 @@ declare namespace Cloudflare {
     JOBS_QUEUE: Queue<import('../../src/edge/env.js').JobMessage>;
     SUBMIT_LIMITER: RateLimit;
     CLASSIFY_LIMITER: RateLimit;
+    CATALOGUE_LIMITER: RateLimit;
     TEST_MIGRATIONS: import('cloudflare:test').D1Migration[];
     DEFAULT_CLASSIFIER?: string;
     DEFAULT_EMBEDDER?: string;

@@ -1,9 +1,10 @@
 // The edge app in workerd with the real local R2: model listing, problem+json errors, CORS,
 // and the integrity check on stored weights.
-import { SELF, reset } from 'cloudflare:test';
+import { SELF, createExecutionContext, reset } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { backboneKeys } from '../../src/shared/backbones.js';
+import { app } from '../../src/edge/app.js';
 import {
   evictBackboneSession,
   loadBackboneSession,
@@ -49,6 +50,43 @@ describe('GET /v1/models', () => {
     }>();
     expect(manifest.id2label['309']).toBe('bee');
     expect(manifest.preprocessing.crop).toEqual({ width: 224, height: 224 });
+  });
+});
+
+describe('the catalogue rate limit', () => {
+  it('costs one token of the client address per request, key or not; past it, 429 with Retry-After', async () => {
+    await seedBackbone('mobilenet-v1-0.25');
+    const keys: string[] = [];
+    let success = true;
+    const limiter = {
+      limit: ({ key }: { key: string }) => {
+        keys.push(key);
+        return Promise.resolve({ success });
+      },
+    };
+    const fetchApp = (path: string, headers: Record<string, string> = {}) =>
+      app.fetch(
+        new Request(`https://edge.test${path}`, {
+          headers: { 'cf-connecting-ip': '203.0.113.7', ...headers },
+        }),
+        { ...env, CATALOGUE_LIMITER: limiter },
+        createExecutionContext(),
+      );
+    expect((await fetchApp('/v1/models')).status).toBe(200);
+    expect((await fetchApp('/v1/models/mobilenet-v1-0.25')).status).toBe(200);
+    // The catalogue checks no credential, so an invented one buys no fresh allowance.
+    const invented = { authorization: 'Bearer hs_key_invented-to-dodge-the-limit' };
+    expect((await fetchApp('/v1/models/resnet-999', invented)).status).toBe(404);
+    expect(keys).toEqual(['ip:203.0.113.7', 'ip:203.0.113.7', 'ip:203.0.113.7']);
+
+    success = false;
+    for (const path of ['/v1/models', '/v1/models/mobilenet-v1-0.25']) {
+      const res = await fetchApp(path);
+      expect(res.status).toBe(429);
+      expect(res.headers.get('retry-after')).toBe('60');
+      expect(res.headers.get('content-type')).toBe('application/problem+json');
+      expect(await res.json()).toMatchObject({ code: 'rate_limited' });
+    }
   });
 });
 

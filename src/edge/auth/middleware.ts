@@ -52,14 +52,18 @@ export const requireWorker: MiddlewareHandler<AppEnv> = async (c, next) => {
 
 /**
  * Limits requests per API key (or per client address when there is none) with a Workers rate
- * limiter binding; over the limit → 429 with Retry-After.
+ * limiter binding; over the limit → 429 with Retry-After. `by: 'address'` counts per client
+ * address even when a credential is sent: for routes that check none, where an invented bearer
+ * would otherwise buy a fresh allowance.
  */
 export function rateLimit(
   pick: (env: AppEnv['Bindings']) => RateLimit,
   periodSeconds: number,
+  by: 'key' | 'address' = 'key',
 ): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    const key = bearer(c) ?? `ip:${c.req.header('cf-connecting-ip') ?? 'local'}`;
+    const address = `ip:${c.req.header('cf-connecting-ip') ?? 'local'}`;
+    const key = (by === 'key' ? bearer(c) : undefined) ?? address;
     const { success } = await pick(c.env).limit({ key: key.slice(0, 64) });
     if (!success) {
       throw new ApiError(

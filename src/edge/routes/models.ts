@@ -49,6 +49,10 @@ export function modelSummary(m: BackboneManifest): z.infer<typeof ModelSummarySc
   };
 }
 
+/** The catalogue's 429 (CATALOGUE_LIMITER in wrangler.toml, applied in app.ts). */
+const TOO_MANY =
+  'Too many catalogue requests from this client address (300 a minute, key or not); see Retry-After';
+
 export const modelsRoutes = new OpenAPIHono<AppEnv>()
   .openapi(
     createRoute({
@@ -63,6 +67,7 @@ export const modelsRoutes = new OpenAPIHono<AppEnv>()
             'application/json': { schema: z.object({ models: z.array(ModelSummarySchema) }) },
           },
         },
+        429: problem(TOO_MANY),
       },
     }),
     async (c) =>
@@ -81,6 +86,7 @@ export const modelsRoutes = new OpenAPIHono<AppEnv>()
           content: { 'application/json': { schema: BackboneManifestSchema } },
         },
         404: problem('No such model'),
+        429: problem(TOO_MANY),
       },
     }),
     async (c) => {
