@@ -121,13 +121,24 @@ describe('a stored dataset', () => {
       f.set('label', label);
       return call(`/v1/datasets/${id}/images`, { key: apiKey, body: f });
     };
+    // The training photos of bees as listed (the manifest is read through a per-isolate cache).
+    const bees = async () =>
+      (await call(`/v1/datasets/${id}/images?label=bees&limit=100`, { key: apiKey })).body as {
+        images: { path: string }[];
+        total: number;
+      };
+    const before = (await bees()).total;
     const bee = await fixtureBytes('images/bee.jpg');
     const first = await add('bees', bee);
     expect(first.status).toBe(201);
     expect(first.body).toMatchObject({ added: true });
+    const listed = await bees();
+    expect(listed.total).toBe(before + 1);
+    expect(listed.images.at(-1)?.path).toBe('upload');
     const second = await add('bees', bee);
     expect(second.status).toBe(200);
     expect(second.body).toMatchObject({ added: false });
+    expect((await bees()).total).toBe(before + 1);
     const bad = await add('../escape', bee);
     expect(problemOf(bad)).toMatchObject({ code: 'invalid_request', field: 'form.label' });
     const gif = await add('bees', await fixtureBytes('images/bee.gif'));

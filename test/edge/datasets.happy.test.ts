@@ -4,7 +4,12 @@ import { reset } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { ingestArchive } from '../../src/edge/datasets/ingest.js';
-import { addImage, deleteDataset, getDatasetManifest } from '../../src/edge/datasets/store.js';
+import {
+  addImage,
+  cachedDatasetManifest,
+  deleteDataset,
+  getDatasetManifest,
+} from '../../src/edge/datasets/store.js';
 import { DatasetManifestSchema, datasetKeys, stratifiedSplit } from '../../src/shared/datasets.js';
 import { sha256Hex } from '../../src/shared/fingerprint.js';
 import { expectApiError, fixture, listKeys, stageArchive } from './datasets-helpers.js';
@@ -244,5 +249,41 @@ describe('addImage, getDatasetManifest, deleteDataset', () => {
     expect(await deleteDataset(env.DATASETS, staged.datasetId)).toBe(2 + 397);
     expect(await listKeys()).toEqual(keptKeys);
     await expectApiError(getDatasetManifest(env.DATASETS, staged.datasetId), 'not_found');
+  });
+});
+
+describe('cachedDatasetManifest', () => {
+  it('parses a manifest once while R2 says it is unchanged, and reads it again once it changes', async () => {
+    const staged = await stageArchive('zip64.zip');
+    await ingestArchive(env.DATASETS, staged);
+    // What each manifest read brought back: the body, or only metadata (the etag still matched).
+    const reads: string[] = [];
+    const bucket = {
+      get: async (key: string, options?: R2GetOptions) => {
+        const object = await env.DATASETS.get(key, options);
+        reads.push(!object ? 'none' : 'body' in object ? 'body' : 'metadata');
+        return object;
+      },
+    } as unknown as R2Bucket;
+    const first = await cachedDatasetManifest(bucket, staged.datasetId);
+    expect(first).toEqual(await getDatasetManifest(env.DATASETS, staged.datasetId));
+    expect(await cachedDatasetManifest(bucket, staged.datasetId)).toBe(first);
+    expect(reads).toEqual(['body', 'metadata']);
+
+    // addImage rewrites the manifest: the next read sees the new image.
+    const added = await addImage(env.DATASETS, staged.datasetId, {
+      split: 'val',
+      label: 'bees',
+      bytes: await fixture('images/bee.png'),
+    });
+    const changed = await cachedDatasetManifest(bucket, staged.datasetId);
+    expect(changed.images.val.map((i) => i.sha256)).toContain(added.sha256);
+    expect(changed.counts).toEqual(added.counts);
+    expect(await cachedDatasetManifest(bucket, staged.datasetId)).toBe(changed);
+    expect(reads).toEqual(['body', 'metadata', 'body', 'metadata']);
+
+    await deleteDataset(env.DATASETS, staged.datasetId);
+    await expectApiError(cachedDatasetManifest(bucket, staged.datasetId), 'not_found');
+    await expectApiError(cachedDatasetManifest(bucket, 'not-an-id', 'path.id'), 'invalid_request');
   });
 });

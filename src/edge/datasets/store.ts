@@ -31,6 +31,15 @@ export function parseDatasetId(datasetId: string, field = 'datasetId'): string {
   return parsed.data;
 }
 
+async function parseManifest(object: R2ObjectBody, datasetId: string): Promise<DatasetManifest> {
+  const parsed = DatasetManifestSchema.safeParse(await object.json());
+  if (!parsed.success) {
+    console.error(`dataset manifest ${datasetId} is invalid`, parsed.error.issues);
+    throw new ApiError('internal', `the manifest stored for dataset ${datasetId} is invalid`);
+  }
+  return parsed.data;
+}
+
 async function readManifest(
   bucket: R2Bucket,
   datasetId: string,
@@ -38,12 +47,82 @@ async function readManifest(
 ): Promise<{ manifest: DatasetManifest; etag: string }> {
   const object = await bucket.get(datasetKeys(parseDatasetId(datasetId, field)).manifest);
   if (!object) throw new ApiError('not_found', `no dataset ${datasetId}`, field);
-  const parsed = DatasetManifestSchema.safeParse(await object.json());
-  if (!parsed.success) {
-    console.error(`dataset manifest ${datasetId} is invalid`, parsed.error.issues);
-    throw new ApiError('internal', `the manifest stored for dataset ${datasetId} is invalid`);
+  return { manifest: await parseManifest(object, datasetId), etag: object.etag };
+}
+
+/**
+ * Parsed manifests this isolate has read, by dataset id, least recently used first. A manifest
+ * can change after ingestion (addImage rewrites it), so each entry is only trusted while R2 says
+ * its etag is still current. Bounded by count and by images held (a manifest of the maximum
+ * 10,000 images is megabytes of objects).
+ */
+const manifestCache = new Map<
+  string,
+  { etag: string; manifest: DatasetManifest; images: number }
+>();
+const MANIFEST_CACHE_ENTRIES = 16;
+const MANIFEST_CACHE_IMAGES = 20_000;
+let manifestCacheImages = 0;
+
+function forgetManifest(datasetId: string): void {
+  const entry = manifestCache.get(datasetId);
+  if (!entry) return;
+  manifestCache.delete(datasetId);
+  manifestCacheImages -= entry.images;
+}
+
+function rememberManifest(datasetId: string, etag: string, manifest: DatasetManifest): void {
+  forgetManifest(datasetId);
+  const images = manifest.images.train.length + manifest.images.val.length;
+  if (images > MANIFEST_CACHE_IMAGES) return;
+  manifestCache.set(datasetId, { etag, manifest, images });
+  manifestCacheImages += images;
+  for (const oldest of manifestCache.keys()) {
+    if (
+      manifestCache.size <= MANIFEST_CACHE_ENTRIES &&
+      manifestCacheImages <= MANIFEST_CACHE_IMAGES
+    )
+      break;
+    forgetManifest(oldest);
   }
-  return { manifest: parsed.data, etag: object.etag };
+}
+
+/** Whether R2 sent the object's body (a conditional read whose precondition failed sends none). */
+const hasBody = (object: R2Object): object is R2ObjectBody => 'body' in object;
+
+/**
+ * The manifest of a dataset, like getDatasetManifest, for reads that repeat (a dataset's page
+ * lists its photos once per class): the parsed manifest is kept per isolate and revalidated
+ * with a conditional read, so an unchanged manifest costs one R2 request that sends no body
+ * and no parsing; a changed one is read and parsed again. The result is shared: do not modify it.
+ *
+ * @example
+ * const manifest = await cachedDatasetManifest(env.DATASETS, id, 'path.id');
+ */
+export async function cachedDatasetManifest(
+  bucket: R2Bucket,
+  datasetId: string,
+  field = 'datasetId',
+): Promise<DatasetManifest> {
+  const key = datasetKeys(parseDatasetId(datasetId, field)).manifest;
+  const known = manifestCache.get(datasetId);
+  const object = known
+    ? await bucket.get(key, { onlyIf: { etagDoesNotMatch: known.etag } })
+    : await bucket.get(key);
+  if (!object) {
+    forgetManifest(datasetId);
+    throw new ApiError('not_found', `no dataset ${datasetId}`, field);
+  }
+  if (!hasBody(object)) {
+    // The precondition failed (the etag still matches): R2 sent the metadata only.
+    if (!known) return getDatasetManifest(bucket, datasetId, field);
+    manifestCache.delete(datasetId);
+    manifestCache.set(datasetId, known);
+    return known.manifest;
+  }
+  const manifest = await parseManifest(object, datasetId);
+  rememberManifest(datasetId, object.etag, manifest);
+  return manifest;
 }
 
 /**

@@ -12,7 +12,12 @@ import {
   type DatasetManifest,
 } from '../../shared/datasets.js';
 import { rateLimit, requireTenant } from '../auth/middleware.js';
-import { addImage, deleteDataset, getDatasetManifest, parseDatasetId } from '../datasets/store.js';
+import {
+  addImage,
+  cachedDatasetManifest,
+  deleteDataset,
+  parseDatasetId,
+} from '../datasets/store.js';
 import { IMAGE_CONTENT_TYPES } from '../datasets/entries.js';
 import { uploadDataset } from '../datasets/upload.js';
 import type { AppEnv } from '../env.js';
@@ -120,7 +125,7 @@ export const datasetsRoutes = new Hono<AppEnv>()
   .get('/:id', async (c) => {
     const id = c.req.param('id');
     const { name } = await readyDataset(c.env.DB, c.get('tenantId'), id);
-    return c.json(report(await getDatasetManifest(c.env.DATASETS, id, 'path.id'), name));
+    return c.json(report(await cachedDatasetManifest(c.env.DATASETS, id, 'path.id'), name));
   })
   .post(
     '/:id/images',
@@ -183,7 +188,8 @@ export const datasetsRoutes = new Hono<AppEnv>()
     const id = c.req.param('id');
     const query = parseInput(ImagesQuery, c.req.query(), 'query');
     await readyDataset(c.env.DB, c.get('tenantId'), id);
-    const manifest = await getDatasetManifest(c.env.DATASETS, id, 'path.id');
+    // Read once per class by the console's dataset page: parsed once per isolate while unchanged.
+    const manifest = await cachedDatasetManifest(c.env.DATASETS, id, 'path.id');
     if (query.label !== undefined && !manifest.classes.includes(query.label))
       throw new ApiError(
         'invalid_request',
