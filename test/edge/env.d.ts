@@ -8,9 +8,7 @@ declare namespace Cloudflare {
     COORDINATOR: DurableObjectNamespace<
       import('../../src/edge/jobs/coordinator.js').JobCoordinator
     >;
-    JOB_DIRECTORY: DurableObjectNamespace<
-      import('../../src/edge/jobs/directory.js').JobDirectory
-    >;
+    JOB_DIRECTORY: DurableObjectNamespace<import('../../src/edge/jobs/directory.js').JobDirectory>;
     COORDINATOR_SHARDS?: string;
     JOBS_QUEUE: Queue<import('../../src/edge/env.js').JobMessage>;
     SUBMIT_LIMITER: RateLimit;
