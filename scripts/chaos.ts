@@ -1,5 +1,6 @@
 // `npm run test:chaos`: the system under faults. A local edge and two GPU worker processes sharing
-// one embedding cache run a seeded mix of cheap fine-tune jobs while the harness SIGKILLs workers at
+// one embedding cache run a seeded mix of cheap fine-tune jobs from several tenants (so from several
+// coordinator shards) while the harness SIGKILLs workers at
 // random moments (one of them mid-upload of a head) and pauses one past its lease so it wakes up as
 // a zombie. Then it checks that every job ended (succeeded, or failed with a reason after its last
 // attempt), none was lost or stuck, no job has two heads, every head in R2 belongs to a succeeded
@@ -8,23 +9,26 @@
 //
 // Flags (or environment): --jobs (HEADSTART_CHAOS_JOBS, 54), --kills (HEADSTART_CHAOS_KILLS, 12),
 // --seed (HEADSTART_CHAOS_SEED, random; printed), --lease-seconds (HEADSTART_CHAOS_LEASE_SECONDS,
-// 8), --time-limit seconds (HEADSTART_CHAOS_TIME_LIMIT, 420), --keep (keep state and worker logs).
+// 8), --time-limit seconds (HEADSTART_CHAOS_TIME_LIMIT, 420), --tenants (HEADSTART_CHAOS_TENANTS,
+// 4), --keep (keep state and worker logs).
 process.env.CLOUDFLARE_CF_FETCH_ENABLED ??= 'false';
 process.env.WRANGLER_SEND_METRICS ??= 'false';
 process.env.WRANGLER_LOG ??= 'warn';
 import { execFileSync, type ExecFileSyncOptions } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
+import { shardCount, shardName } from '../src/edge/jobs/placement.js';
 import { FINAL_STATUSES } from '../src/shared/jobs.js';
 import { createRng, deriveSeed } from '../src/shared/random.js';
 import { runFaults, type FaultReport } from './lib/chaos/faults.js';
 import {
   CHAOS_DATASETS,
   TenantApi,
+  Tenants,
   jobRequest,
   submitBatch,
   submitJob,
@@ -43,6 +47,7 @@ const { values } = parseArgs({
     seed: { type: 'string', default: process.env.HEADSTART_CHAOS_SEED },
     'lease-seconds': { type: 'string', default: process.env.HEADSTART_CHAOS_LEASE_SECONDS ?? '8' },
     'time-limit': { type: 'string', default: process.env.HEADSTART_CHAOS_TIME_LIMIT ?? '420' },
+    tenants: { type: 'string', default: process.env.HEADSTART_CHAOS_TENANTS ?? '4' },
     keep: { type: 'boolean', default: false },
   },
 });
@@ -51,6 +56,7 @@ const KILLS = Number(values.kills);
 const SEED = values.seed === undefined ? Date.now() % 2 ** 31 : Number(values.seed);
 const LEASE_SECONDS = Number(values['lease-seconds']);
 const TIME_LIMIT_SECONDS = Number(values['time-limit']);
+const TENANTS = Number(values.tenants);
 const DATASETS_DIR = process.env.HEADSTART_DATASETS_DIR ?? path.resolve('..', 'shared', 'datasets');
 /** Jobs submitted only once the faults are over, so every planned fault finds work to hit. */
 const HELD_BACK = 4;
@@ -94,8 +100,27 @@ function validateOptions(): void {
     !(LEASE_SECONDS >= 5) && '--lease-seconds must be at least 5 (the worker minimum)',
     !(TIME_LIMIT_SECONDS > 0) && '--time-limit must be a number of seconds',
     !Number.isInteger(SEED) && '--seed must be an integer',
+    !(Number.isInteger(TENANTS) && TENANTS >= 1 && TENANTS <= 8) &&
+      '--tenants must be a whole number from 1 to 8',
   ].filter(Boolean);
   if (bad.length > 0) throw new Error(bad.join('; '));
+}
+
+/** How many of the run's tenants each coordinator shard holds (wrangler.toml's shard count). */
+async function tenantShards(local: LocalEdge): Promise<Record<string, number>> {
+  const declared = /^COORDINATOR_SHARDS\s*=\s*"(\d+)"/m.exec(readFileSync('wrangler.toml', 'utf8'));
+  const shards = shardCount({ COORDINATOR_SHARDS: declared?.[1] });
+  const res = await fetch(`${local.url}/admin/v1/tenants`, {
+    headers: { authorization: `Bearer ${local.adminToken}` },
+  });
+  if (!res.ok) throw new Error(`GET /admin/v1/tenants answered ${res.status}`);
+  const { tenants } = (await res.json()) as { tenants: { id: string }[] };
+  const out: Record<string, number> = {};
+  for (const { id } of tenants) {
+    const name = shardName(id, shards);
+    out[name] = (out[name] ?? 0) + 1;
+  }
+  return Object.fromEntries(Object.entries(out).sort());
 }
 
 /** With nothing running and nothing finishing for this long, the remaining jobs are stuck. */
@@ -106,7 +131,7 @@ const QUIET_LIMIT_MS = 120_000;
  * the time limit passes or the remaining jobs are stuck.
  */
 async function follow(
-  api: TenantApi,
+  api: Tenants,
   workers: WorkerPool,
   submitted: string[],
   isDone: () => boolean,
@@ -170,12 +195,21 @@ async function main(): Promise<number> {
   // The edge serves the widgets bundle; build it when missing (as `npm start` does before starting).
   if (!existsSync(path.join('src', 'edge', 'generated', 'widgets.ts')))
     execFileSync('npm', ['run', '--silent', 'build:widgets'], quiet);
-  edge = await startEdgeSnapshot(stateDir, snapshotDir);
+  edge = await startEdgeSnapshot(stateDir, snapshotDir, { extraTenants: TENANTS - 1 });
   handleSignals();
-  const api = new TenantApi(edge.url, edge.apiKey);
-  const datasetIds: string[] = [];
-  for (const plan of CHAOS_DATASETS) datasetIds.push(await uploadDataset(api, DATASETS_DIR, plan));
-  progress(`edge at ${edge.url}; datasets ${datasetIds.join(', ')}`);
+  const apis = [edge.apiKey, ...edge.extraApiKeys].map((key) => new TenantApi(edge!.url, key));
+  const api = new Tenants(apis);
+  // Each tenant uploads the same photo sets (the workers' embedding cache is shared).
+  const datasetIds: string[][] = [];
+  for (const tenant of apis) {
+    const ids: string[] = [];
+    for (const plan of CHAOS_DATASETS) ids.push(await uploadDataset(tenant, DATASETS_DIR, plan));
+    datasetIds.push(ids);
+  }
+  const shards = await tenantShards(edge);
+  progress(
+    `edge at ${edge.url}; ${apis.length} tenants in coordinator shards ${JSON.stringify(shards)}; ${datasetIds.flat().length} datasets`,
+  );
 
   const rng = createRng(SEED);
   pool = new WorkerPool({
@@ -192,11 +226,22 @@ async function main(): Promise<number> {
   });
   pool.start();
 
-  // The workload: most jobs in one batch, the rest one by one while the faults happen.
-  const requests = Array.from({ length: JOBS }, () => jobRequest(rng, datasetIds));
+  // The workload: most jobs in one batch per tenant, the rest one by one while the faults happen.
+  // Job i belongs to tenant i mod TENANTS.
+  const tenantOf = (i: number) => i % apis.length;
+  const requests = Array.from({ length: JOBS }, (_, i) =>
+    jobRequest(rng, datasetIds[tenantOf(i)]!),
+  );
   const batchSize = Math.ceil(JOBS * 0.6);
-  const submitted = await submitBatch(api, requests.slice(0, batchSize));
-  progress(`submitted a batch of ${submitted.length} jobs`);
+  const submitted: string[] = [];
+  for (const [t, tenant] of apis.entries()) {
+    const mine = requests.slice(0, batchSize).filter((_, i) => tenantOf(i) === t);
+    if (mine.length === 0) continue;
+    const ids = await submitBatch(tenant, mine);
+    api.own(tenant, ids);
+    submitted.push(...ids);
+  }
+  progress(`submitted ${apis.length} batches, ${submitted.length} jobs`);
   let faultsOver = false;
   let faultReport: FaultReport = { stalls: [] };
   const faults = runFaults({
@@ -215,11 +260,13 @@ async function main(): Promise<number> {
   let replayed = 0;
   const submitOne = async (i: number) => {
     const key = `chaos-${SEED}-${i}`;
-    const first = await submitJob(api, requests[i]!, key);
+    const tenant = apis[tenantOf(i)]!;
+    const first = await submitJob(tenant, requests[i]!, key);
+    api.own(tenant, [first.id]);
     submitted.push(first.id);
     // A client retrying the same request must get the same job back, not a second one.
     if (i === batchSize) {
-      const again = await submitJob(api, requests[i]!, key);
+      const again = await submitJob(tenant, requests[i]!, key);
       if (again.replayed && again.id === first.id) replayed++;
     }
   };
@@ -295,6 +342,8 @@ async function main(): Promise<number> {
     restarts: pool.restarts,
     crashes: pool.crashes,
     seed: SEED,
+    tenants: apis.length,
+    tenant_shards: shards,
     lease_seconds: LEASE_SECONDS,
     seconds: Math.round(elapsed()),
     ok: problems.length === 0,

@@ -26,14 +26,22 @@ const EDGE_SOURCES = [
  * @example
  * const edge = await startEdgeSnapshot(stateDir, '.cache/chaos/edge-1234');
  */
-export async function startEdgeSnapshot(stateDir: string, snapshotDir: string): Promise<LocalEdge> {
+export async function startEdgeSnapshot(
+  stateDir: string,
+  snapshotDir: string,
+  opts: { extraTenants?: number } = {},
+): Promise<LocalEdge> {
   for (const source of EDGE_SOURCES)
     await cp(source, path.join(snapshotDir, source), { recursive: true });
   const home = process.cwd();
   // startLocalEdge reads wrangler.toml and runs the migrations from the working directory.
   process.chdir(snapshotDir);
   try {
-    return await startLocalEdge(stateDir, { modelsSource: DEFAULT_SOURCE, modelsOut: DEFAULT_OUT });
+    return await startLocalEdge(stateDir, {
+      modelsSource: DEFAULT_SOURCE,
+      modelsOut: DEFAULT_OUT,
+      extraTenants: opts.extraTenants ?? 0,
+    });
   } finally {
     process.chdir(home);
   }

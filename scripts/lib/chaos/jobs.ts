@@ -72,6 +72,35 @@ export class TenantApi {
   }
 }
 
+/**
+ * Several tenants seen as one: each job is read through the tenant that submitted it, and the
+ * listings are every tenant's together. With coordinator shards chosen by tenant, the chaos run's
+ * jobs land in several shards.
+ */
+export class Tenants {
+  private readonly owners = new Map<string, TenantApi>();
+
+  constructor(readonly apis: readonly TenantApi[]) {}
+
+  /** Records that `api` submitted the jobs `ids`. */
+  own(api: TenantApi, ids: readonly string[]): void {
+    for (const id of ids) this.owners.set(id, api);
+  }
+
+  /** The job through its tenant, or null when the edge has no record of it or no tenant sent it. */
+  async job(id: string): Promise<Job | null> {
+    return (await this.owners.get(id)?.job(id)) ?? null;
+  }
+
+  async jobs(): Promise<Job[]> {
+    return (await Promise.all(this.apis.map((api) => api.jobs()))).flat();
+  }
+
+  async heads(): Promise<HeadSummary[]> {
+    return (await Promise.all(this.apis.map((api) => api.heads()))).flat();
+  }
+}
+
 /** A dataset to upload: some classes of an ImageFolder tree, the first images of each split. */
 export interface DatasetPlan {
   readonly name: string;

@@ -51,7 +51,7 @@ export interface VerdictInput {
   readonly submitted: readonly string[];
   /** Each submitted job as GET /v1/fine-tunes/{id} shows it; null for a 404. */
   readonly jobs: ReadonlyMap<string, Job | null>;
-  /** Every job the coordinator lists for the tenant. */
+  /** Every job the coordinator lists for the run's tenants. */
   readonly listed: readonly Job[];
   readonly heads: readonly HeadSummary[];
   readonly objects: readonly HeadObject[];

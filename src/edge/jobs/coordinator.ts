@@ -1,6 +1,7 @@
-// The job coordinator: a SQLite-backed Durable Object that owns every job's lifecycle —
-// registration, leases with tokens, heartbeats, progress, completion, failure, cancellation,
-// and lease expiry by alarm.
+// The job coordinator: SQLite-backed Durable Objects, one per shard (shards.ts places each tenant
+// in one), each owning the whole lifecycle of its tenants' jobs — registration, leases with
+// tokens, heartbeats, progress, completion, failure, cancellation, lease expiry by alarm — and
+// their heads and aliases. With several shards, each tells the job directory when it has work.
 import type { Cursor } from '../http/cursor.js';
 import { DurableObject } from 'cloudflare:workers';
 import { z } from 'zod';
@@ -20,7 +21,8 @@ import {
 import { HeadSummarySchema, type AliasView, type HeadSummary } from '../../shared/heads.js';
 import type { Env } from '../env.js';
 import { ApiError } from '../errors.js';
-import { directoryOf, shardCount } from './shards.js';
+import { shardCount } from './placement.js';
+import { directoryOf } from './shards.js';
 
 /** How long a lease lasts without a heartbeat, unless the worker asks for another length. */
 export const LEASE_SECONDS = 60;
