@@ -84,6 +84,8 @@ describe('the catalogue rate limit', () => {
       const res = await fetchApp(path);
       expect(res.status).toBe(429);
       expect(res.headers.get('retry-after')).toBe('60');
+      // Readable by a page on another origin (the widgets call the catalogue cross-origin).
+      expect(res.headers.get('access-control-allow-origin')).toBe('*');
       expect(res.headers.get('content-type')).toBe('application/problem+json');
       expect(await res.json()).toMatchObject({ code: 'rate_limited' });
     }
