@@ -4,7 +4,15 @@
 // in one run: with the isolate's memories off (every request asks D1 for its key and R2 or the
 // coordinator what its head id or alias means) and with the defaults (key verdicts 60 s,
 // resolutions 30 s, usage writes every 5 s). Prints Durable Object requests and D1 queries per
-// classification, p50/p99 latency and requests per second for both, and ends with one JSON line.
+// classification, p50/p99 latency and requests per second for both.
+//
+// Then the jobs half, once with COORDINATOR_SHARDS = 1 and once with 4: --job-tenants (64)
+// tenants each upload a tiny dataset, --jobs (2,000) one-epoch jobs on the smallest backbone are
+// submitted over them as batches, and --workers (2) worker processes on CPU train them all. The
+// edge's counters give, for the jobs' own requests (submission and the workers' routes, not the
+// bench's polling), the calls each shard and the job directory served, Durable Object calls and
+// D1 queries per job, and jobs/s; the target is that no shard serves more than 40 % with 4.
+// --only jobs|classify runs one half. Ends with one JSON line.
 process.env.CLOUDFLARE_CF_FETCH_ENABLED ??= 'false';
 process.env.WRANGLER_SEND_METRICS ??= 'false';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -18,14 +26,37 @@ import { photosOf } from '../test/support/photos.js';
 import { edgeCall, makeBenchHead } from './lib/heads.js';
 import { round2 } from './lib/inference.js';
 import { recordFigures } from './lib/results.js';
+import { describeShardRun, runShardJobs, type ShardRun } from './lib/shard-jobs.js';
 
 const { values } = parseArgs({
   options: {
     classifications: { type: 'string', default: '2000' },
     concurrency: { type: 'string', default: '8' },
     keys: { type: 'string', default: '32' },
+    jobs: { type: 'string', default: '2000' },
+    'job-tenants': { type: 'string', default: '64' },
+    workers: { type: 'string', default: '2' },
+    /** Seconds to wait for one run's jobs to end. */
+    'jobs-timeout': { type: 'string', default: '1800' },
+    only: { type: 'string' },
   },
 });
+if (values.only !== undefined && values.only !== 'jobs' && values.only !== 'classify')
+  throw new Error(`--only takes jobs or classify, not "${values.only}"`);
+for (const flag of [
+  'classifications',
+  'concurrency',
+  'keys',
+  'jobs',
+  'job-tenants',
+  'workers',
+  'jobs-timeout',
+] as const)
+  if (!(Number.isInteger(Number(values[flag])) && Number(values[flag]) > 0))
+    throw new Error(`--${flag} takes a whole number above 0, not "${values[flag]}"`);
+const JOBS = Number(values.jobs);
+const JOB_TENANTS = Number(values['job-tenants']);
+const WORKERS = Number(values.workers);
 const PER_KIND = Number(values.classifications);
 const CONCURRENCY = Number(values.concurrency);
 const KEYS = Number(values.keys);
@@ -173,22 +204,45 @@ async function run(label: string, vars: Record<string, string>, photo: Blob): Pr
 }
 
 async function main(): Promise<void> {
-  const [photoFile] = await photosOf('hymenoptera_data/val/ants', 1);
-  const photo = new Blob([await readFile(photoFile!)]);
-  const before = await run(
-    'memories off (every request asks D1 for its key, R2 for a head id, the coordinator for an alias)',
-    {
-      KEY_VERDICT_SECONDS: '0',
-      RESOLVE_SECONDS: '0',
-      USAGE_FLUSH_SECONDS: '0',
-    },
-    photo,
-  );
-  const after = await run('defaults (verdicts 60 s, resolutions 30 s, usage every 5 s)', {}, photo);
-  console.log(
-    'jobs across coordinator shards: not measured — the coordinator is not sharded yet (issue 18).',
-  );
-  if (PER_KIND >= 2000)
+  let before: Run | undefined;
+  let after: Run | undefined;
+  if (values.only !== 'jobs') {
+    const [photoFile] = await photosOf('hymenoptera_data/val/ants', 1);
+    const photo = new Blob([await readFile(photoFile!)]);
+    before = await run(
+      'memories off (every request asks D1 for its key, R2 for a head id, the coordinator for an alias)',
+      {
+        KEY_VERDICT_SECONDS: '0',
+        RESOLVE_SECONDS: '0',
+        USAGE_FLUSH_SECONDS: '0',
+      },
+      photo,
+    );
+    after = await run('defaults (verdicts 60 s, resolutions 30 s, usage every 5 s)', {}, photo);
+  }
+  let jobs: { shards1: ShardRun; shards4: ShardRun } | undefined;
+  if (values.only !== 'classify') {
+    const cache = await mkdtemp(path.join(tmpdir(), 'headstart-bench-scale-cache-'));
+    try {
+      const runs: ShardRun[] = [];
+      for (const shards of [1, 4]) {
+        const r = await runShardJobs({
+          shards,
+          jobs: JOBS,
+          tenants: JOB_TENANTS,
+          workers: WORKERS,
+          cacheDir: cache,
+          timeoutSeconds: Number(values['jobs-timeout']),
+        });
+        for (const line of describeShardRun(r)) console.log(line);
+        runs.push(r);
+      }
+      jobs = { shards1: runs[0]!, shards4: runs[1]! };
+    } finally {
+      await rm(cache, { recursive: true, force: true });
+    }
+  }
+  if (after && before && PER_KIND >= 2000)
     await recordFigures('npm run bench:scale', {
       'scale.do_per_classify': {
         value: round2(after.doPerClassify * 10_000) / 10_000,
@@ -212,20 +266,75 @@ async function main(): Promise<void> {
       },
       'scale.p99_ms': { value: after.p99, display: `${after.p99} ms`, label: 'classification p99' },
     });
+  if (jobs && JOBS >= 2000) {
+    const { shards1, shards4 } = jobs;
+    await recordFigures('npm run bench:scale -- --only jobs', {
+      'scale.jobs.max_shard_share': {
+        value: shards4.maxShardShare,
+        display: `${(shards4.maxShardShare * 100).toFixed(1)} %`,
+        label: 'the busiest of 4 coordinator shards’ share of the jobs’ coordinator calls',
+      },
+      'scale.jobs.do_per_job': {
+        value: shards4.doPerJob,
+        display: shards4.doPerJob.toFixed(2),
+        label: 'Durable Object calls per job with 4 shards (submission and worker routes)',
+      },
+      'scale.jobs.d1_per_job': {
+        value: shards4.d1PerJob,
+        display: shards4.d1PerJob.toFixed(2),
+        label: 'D1 queries per job with 4 shards (submission and worker routes)',
+      },
+      'scale.jobs.directory_per_job': {
+        value: round2(shards4.directoryCalls / shards4.jobs),
+        display: (shards4.directoryCalls / shards4.jobs).toFixed(2),
+        label: 'job directory calls per job with 4 shards',
+      },
+      'scale.jobs.shards1.do_per_job': {
+        value: shards1.doPerJob,
+        display: shards1.doPerJob.toFixed(2),
+        label: 'Durable Object calls per job with 1 shard',
+      },
+      'scale.jobs.jobs_per_s': {
+        value: shards4.jobsPerSecond,
+        display: `${shards4.jobsPerSecond} jobs/s`,
+        label: 'jobs ended per second, two CPU workers, 4 shards',
+      },
+      'scale.jobs.shards1.jobs_per_s': {
+        value: shards1.jobsPerSecond,
+        display: `${shards1.jobsPerSecond} jobs/s`,
+        label: 'jobs ended per second, two CPU workers, 1 shard',
+      },
+    });
+  }
+  const summary = (r: ShardRun) => ({
+    jobs: r.jobs,
+    tenants: r.tenants,
+    succeeded: r.statuses.succeeded,
+    failed: r.statuses.failed,
+    max_shard_share: r.maxShardShare,
+    per_shard: r.perShard,
+    tenants_per_shard: r.tenantsPerShard,
+    directory: r.directoryCalls,
+    do_per_job: r.doPerJob,
+    d1_per_job: r.d1PerJob,
+    jobs_per_s: r.jobsPerSecond,
+    seconds: r.seconds,
+  });
+  const classify = (r: Run | undefined) =>
+    r
+      ? {
+          do_per_classify: r.doPerClassify,
+          d1_per_classify: r.d1PerClassify,
+          rps: r.rps,
+          p50_ms: r.p50,
+          p99_ms: r.p99,
+        }
+      : { do_per_classify: null, d1_per_classify: null, rps: null, p50_ms: null, p99_ms: null };
   console.log(
     JSON.stringify({
-      do_per_classify: after.doPerClassify,
-      d1_per_classify: after.d1PerClassify,
-      rps: after.rps,
-      p50_ms: after.p50,
-      p99_ms: after.p99,
-      before: {
-        do_per_classify: before.doPerClassify,
-        d1_per_classify: before.d1PerClassify,
-        rps: before.rps,
-        p50_ms: before.p50,
-        p99_ms: before.p99,
-      },
+      ...classify(after),
+      before: classify(before),
+      jobs: jobs ? { shards1: summary(jobs.shards1), shards4: summary(jobs.shards4) } : null,
     }),
   );
 }
