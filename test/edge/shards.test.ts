@@ -79,6 +79,14 @@ describe('shard placement', () => {
     expect([...per.keys()].sort()).toEqual(['shard-0', 'shard-1', 'shard-2', 'shard-3']);
     for (const n of per.values()) expect(n / 2000).toBeGreaterThan(0.2);
     for (const n of per.values()) expect(n / 2000).toBeLessThan(0.3);
+    // Ids whose characters differ only in their high bits spread too (the shard is the low bits).
+    const structured = new Map<string, number>();
+    for (let i = 0; i < 2000; i++) {
+      const name = shardName(`ten_${String(i * 4).padStart(8, '0')}`, 4);
+      structured.set(name, (structured.get(name) ?? 0) + 1);
+    }
+    for (const n of structured.values()) expect(n / 2000).toBeGreaterThan(0.2);
+    expect(structured.size).toBe(4);
   });
 
   it('reads a bad COORDINATOR_SHARDS as one shard', () => {
@@ -139,6 +147,14 @@ describe('jobs across shards', () => {
       expect(view.status).toBe('succeeded');
       const heads = (await call('/v1/heads', { key: t.apiKey })).body as { heads: unknown[] };
       expect(heads.heads).toHaveLength(1);
+    }
+    // With nothing running, no shard keeps an alarm that would wake it for nothing.
+    for (const t of [a!, b!]) {
+      const alarm = await runInDurableObject(
+        env.COORDINATOR.get(shardIdOf(env, t.tenantId)),
+        (_, state) => state.storage.getAlarm(),
+      );
+      expect(alarm).toBeNull();
     }
     // An id no shard knows is a 404 naming the path, whatever shard it would hash to.
     const unknown = await call(`/internal/v1/jobs/job_doesNotExist01/heartbeat`, {

@@ -23,6 +23,7 @@ import type { Env } from '../env.js';
 import { ApiError } from '../errors.js';
 import { shardCount } from './placement.js';
 import { directoryOf } from './shards.js';
+import { wakeOrTimeout } from './wait.js';
 
 /** How long a lease lasts without a heartbeat, unless the worker asks for another length. */
 export const LEASE_SECONDS = 60;
@@ -227,6 +228,7 @@ export class JobCoordinator extends DurableObject<Env> {
     for (const wake of [...(this.watchers.get(jobId) ?? [])]) wake();
   }
 
+  /** The alarm at the earliest lease expiry; none while nothing runs (no idle wake-ups). */
   private async scheduleAlarm(): Promise<void> {
     const next = this.sql
       .exec<{ at: number | null }>(
@@ -234,6 +236,7 @@ export class JobCoordinator extends DurableObject<Env> {
       )
       .one().at;
     if (next !== null) await this.ctx.storage.setAlarm(next);
+    else await this.ctx.storage.deleteAlarm();
   }
 
   /** Adds a job; a second registration of the same id (duplicate delivery) changes nothing. */
@@ -343,15 +346,7 @@ export class JobCoordinator extends DurableObject<Env> {
       }
       const remaining = deadline - Date.now();
       if (remaining <= 0) return null;
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          clearTimeout(timer);
-          this.waiters.delete(done);
-          resolve();
-        };
-        const timer = setTimeout(done, remaining);
-        this.waiters.add(done);
-      });
+      await wakeOrTimeout(this.waiters, remaining);
     }
   }
 
@@ -481,7 +476,7 @@ export class JobCoordinator extends DurableObject<Env> {
   }
 
   /** Marks the job succeeded and registers its head; only the current lease holder may. */
-  complete(
+  async complete(
     jobId: string,
     token: string,
     result: {
@@ -489,7 +484,7 @@ export class JobCoordinator extends DurableObject<Env> {
       metrics: Record<string, JsonValue>;
       head: { backboneId: string; labels: string[]; bytes: number };
     },
-  ): CoordinatorResult<JobView> {
+  ): Promise<CoordinatorResult<JobView>> {
     const held = this.held(jobId, token);
     if (!held.ok) return held;
     const now = Date.now();
@@ -525,6 +520,7 @@ export class JobCoordinator extends DurableObject<Env> {
       jobId,
     );
     this.notify(jobId);
+    await this.scheduleAlarm();
     return { ok: true, value: toView(this.row(jobId)!) };
   }
 
@@ -532,11 +528,11 @@ export class JobCoordinator extends DurableObject<Env> {
    * Ends an attempt. A retryable failure requeues the job until its attempts are used up; a
    * permanent one (bad dataset) fails it at once. A canceled job acknowledges here too.
    */
-  failAttempt(
+  async failAttempt(
     jobId: string,
     token: string,
     error: { message: string; retryable: boolean },
-  ): CoordinatorResult<JobView> {
+  ): Promise<CoordinatorResult<JobView>> {
     const held = this.held(jobId, token);
     if (!held.ok) return held;
     const row = held.value;
@@ -559,6 +555,7 @@ export class JobCoordinator extends DurableObject<Env> {
     );
     if (next === 'queued') this.wake();
     this.notify(jobId);
+    await this.scheduleAlarm();
     return { ok: true, value: toView(this.row(jobId)!) };
   }
 
@@ -627,18 +624,10 @@ export class JobCoordinator extends DurableObject<Env> {
         }));
         return { job, epochs, more: logged.length > WATCH_EPOCHS_PER_CALL };
       }
-      await new Promise<void>((resolve) => {
-        const set = this.watchers.get(jobId) ?? new Set();
-        this.watchers.set(jobId, set);
-        const done = () => {
-          clearTimeout(timer);
-          set.delete(done);
-          if (set.size === 0) this.watchers.delete(jobId);
-          resolve();
-        };
-        const timer = setTimeout(done, remaining);
-        set.add(done);
-      });
+      const set = this.watchers.get(jobId) ?? new Set();
+      this.watchers.set(jobId, set);
+      await wakeOrTimeout(set, remaining);
+      if (set.size === 0 && this.watchers.get(jobId) === set) this.watchers.delete(jobId);
     }
   }
 

@@ -5,6 +5,7 @@
 // newer ones. It holds one row per shard: its load is the workers' polls, not the jobs.
 import { DurableObject } from 'cloudflare:workers';
 import type { Env } from '../env.js';
+import { wakeOrTimeout } from './wait.js';
 
 export class JobDirectory extends DurableObject<Env> {
   private readonly sql: SqlStorage;
@@ -56,15 +57,7 @@ export class JobDirectory extends DurableObject<Env> {
       const pending = this.pending();
       const remaining = deadline - Date.now();
       if (pending.length > 0 || remaining <= 0) return pending;
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          clearTimeout(timer);
-          this.waiters.delete(done);
-          resolve();
-        };
-        const timer = setTimeout(done, remaining);
-        this.waiters.add(done);
-      });
+      await wakeOrTimeout(this.waiters, remaining);
     }
   }
 

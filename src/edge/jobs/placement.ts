@@ -25,14 +25,23 @@ export function shardCount(env: ShardsVar): number {
   return 1;
 }
 
-/** FNV-1a, 32 bits: a stable, well-spread hash of a tenant id. */
-function fnv1a(text: string): number {
+/**
+ * FNV-1a over the id, then murmur3's finalizer: every bit of the result depends on every bit of
+ * every character (FNV-1a alone leaves the low bits a function of the characters' low bits, and
+ * `% shards` reads the low bits).
+ */
+function placementHash(text: string): number {
   let hash = 0x811c9dc5;
   for (let i = 0; i < text.length; i++) {
     hash ^= text.charCodeAt(i);
     hash = Math.imul(hash, 0x01000193) >>> 0;
   }
-  return hash;
+  hash ^= hash >>> 16;
+  hash = Math.imul(hash, 0x85ebca6b);
+  hash ^= hash >>> 13;
+  hash = Math.imul(hash, 0xc2b2ae35);
+  hash ^= hash >>> 16;
+  return hash >>> 0;
 }
 
 /**
@@ -43,7 +52,7 @@ function fnv1a(text: string): number {
  * shardName('ten_abc', 4); // 'shard-2' (always the same one for this tenant)
  */
 export function shardName(tenantId: string, shards: number): string {
-  return shards === 1 ? SINGLE_SHARD : `shard-${fnv1a(tenantId) % shards}`;
+  return shards === 1 ? SINGLE_SHARD : `shard-${placementHash(tenantId) % shards}`;
 }
 
 /** Every shard's name. */
