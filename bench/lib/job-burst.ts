@@ -26,9 +26,18 @@ export interface SubmitOutcome {
 
 const JobIdBody = z.object({ id: z.string().regex(/^job_/) });
 const JobPage = z.object({
-  jobs: z.array(z.object({ id: z.string(), status: z.enum(JOB_STATUSES) })),
+  jobs: z.array(
+    z.object({
+      id: z.string(),
+      status: z.enum(JOB_STATUSES),
+      attempts: z.number(),
+      lastError: z.string().nullable(),
+    }),
+  ),
   nextCursor: z.string().nullable(),
 });
+/** A job as the listing shows it, with what the benchmarks report. */
+export type ListedJob = z.infer<typeof JobPage>['jobs'][number];
 const DatasetBody = z.object({ id: z.string() });
 
 /**
@@ -123,12 +132,8 @@ export async function submit(url: string, s: Submission): Promise<SubmitOutcome>
  * Every job of one team as the coordinator holds it (GET /v1/fine-tunes lists only jobs the
  * queue has delivered to the coordinator), optionally only those in `status`.
  */
-export async function listJobs(
-  url: string,
-  key: string,
-  status?: JobStatus,
-): Promise<{ id: string; status: JobStatus }[]> {
-  const jobs: { id: string; status: JobStatus }[] = [];
+export async function listJobs(url: string, key: string, status?: JobStatus): Promise<ListedJob[]> {
+  const jobs: ListedJob[] = [];
   let cursor: string | null = null;
   do {
     const query = new URLSearchParams({ limit: '100' });

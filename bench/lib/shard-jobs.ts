@@ -6,11 +6,10 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { z } from 'zod';
 import { JOB_STATUSES, type JobStatus } from '../../src/shared/jobs.js';
 import { DEFAULT_OUT, DEFAULT_SOURCE } from '../../scripts/models/import.js';
 import { startLocalEdge, type LocalEdge } from '../../scripts/lib/local-edge.js';
-import { pool, tinyDatasetZip, uploadDataset } from './job-burst.js';
+import { listJobs, pool, tinyDatasetZip, uploadDataset, type ListedJob } from './job-burst.js';
 import { startWorkers } from './worker-processes.js';
 
 /** One route's counts, as GET /internal/diagnostics/counters returns them. */
@@ -33,19 +32,6 @@ const SUBMIT_LIMIT = 120;
 const POLL_ROUTE = 'GET /v1/fine-tunes';
 /** The job directory's object name (DIRECTORY_NAME in src/edge/jobs/shards.ts). */
 const DIRECTORY = 'directory';
-
-const JobPage = z.object({
-  jobs: z.array(
-    z.object({
-      id: z.string(),
-      status: z.enum(JOB_STATUSES),
-      attempts: z.number(),
-      lastError: z.string().nullable(),
-    }),
-  ),
-  nextCursor: z.string().nullable(),
-});
-type ListedJob = z.infer<typeof JobPage>['jobs'][number];
 
 export interface ShardRun {
   shards: number;
@@ -109,24 +95,6 @@ async function counters(edge: LocalEdge): Promise<CountersSnapshot> {
 async function resetCounters(edge: LocalEdge): Promise<void> {
   const res = await fetch(`${edge.url}/internal/diagnostics/counters`, { method: 'DELETE' });
   if (res.status !== 204) throw new Error(`counters reset answered ${res.status}`);
-}
-
-/** Every job of one tenant with its status and last error (pages of 100). */
-async function listJobs(url: string, key: string): Promise<ListedJob[]> {
-  const jobs: ListedJob[] = [];
-  let cursor: string | null = null;
-  do {
-    const query = new URLSearchParams({ limit: '100' });
-    if (cursor) query.set('cursor', cursor);
-    const res = await fetch(`${url}/v1/fine-tunes?${query}`, {
-      headers: { authorization: `Bearer ${key}` },
-    });
-    if (!res.ok) throw new Error(`listing jobs answered ${res.status}: ${await res.text()}`);
-    const page = JobPage.parse(await res.json());
-    jobs.push(...page.jobs);
-    cursor = page.nextCursor;
-  } while (cursor);
-  return jobs;
 }
 
 /**
