@@ -6,7 +6,7 @@
 // resolutions 30 s, usage writes every 5 s). Prints Durable Object requests and D1 queries per
 // classification, p50/p99 latency and requests per second for both.
 //
-// Then the jobs half, once with COORDINATOR_SHARDS = 1 and once with 4: --job-tenants (64)
+// Then the jobs half, once with COORDINATOR_SHARDS = 1 and once with 4: --job-tenants (128)
 // tenants each upload a tiny dataset, --jobs (2,000) one-epoch jobs on the smallest backbone are
 // submitted over them as batches, and --workers (2) worker processes on CPU train them all. The
 // edge's counters give, for the jobs' own requests (submission and the workers' routes, not the
@@ -34,7 +34,7 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '8' },
     keys: { type: 'string', default: '32' },
     jobs: { type: 'string', default: '2000' },
-    'job-tenants': { type: 'string', default: '64' },
+    'job-tenants': { type: 'string', default: '128' },
     workers: { type: 'string', default: '2' },
     /** Seconds to wait for one run's jobs to end. */
     'jobs-timeout': { type: 'string', default: '1800' },
