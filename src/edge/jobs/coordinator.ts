@@ -872,7 +872,8 @@ export class JobCoordinator extends DurableObject<Env> {
   }
 }
 
-type Asynced<T> = {
+/** An object's methods as an RPC stub offers them: the same, each answering a promise. */
+export type Asynced<T> = {
   [K in keyof T]: T[K] extends (...args: infer A) => infer R
     ? (...args: A) => Promise<Awaited<R>>
     : never;

@@ -6,7 +6,7 @@
 import type { LeaseGrant } from '../../shared/jobs.js';
 import type { Env } from '../env.js';
 import { ApiError } from '../errors.js';
-import { MAX_LEASE_WAIT_SECONDS, type CoordinatorClient } from './coordinator.js';
+import { MAX_LEASE_WAIT_SECONDS, type Asynced, type CoordinatorClient } from './coordinator.js';
 import type { JobDirectory } from './directory.js';
 import { SINGLE_SHARD, shardCount, shardName, shardNames } from './placement.js';
 
@@ -68,11 +68,7 @@ export function directoryOf(env: Env): DirectoryClient {
 export const DIRECTORY_NAME = 'directory';
 
 /** The directory as callers see it over RPC. */
-export type DirectoryClient = {
-  [K in 'report' | 'waitForWork' | 'stats']: (
-    ...args: Parameters<JobDirectory[K]>
-  ) => Promise<Awaited<ReturnType<JobDirectory[K]>>>;
-};
+export type DirectoryClient = Asynced<Pick<JobDirectory, 'report' | 'waitForWork' | 'stats'>>;
 
 /**
  * How often an isolate that serves leases asks every shard directly, whatever the directory
