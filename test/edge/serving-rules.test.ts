@@ -11,6 +11,7 @@ import { cachedKeyHolder, forgetKeyVerdicts } from '../../src/edge/auth/verdicts
 import { heldHere } from '../../src/edge/classification/location-cache.js';
 import { forgetResolved, resolveModels } from '../../src/edge/classification/resolve.js';
 import { countersSnapshot, resetCounters } from '../../src/edge/diagnostics/counters.js';
+import { ROSTER_REFRESH_MS, rosterNeedsWrite } from '../../src/edge/jobs/roster.js';
 import { coordinatorOf } from '../../src/edge/jobs/shards.js';
 import { hashSecret } from '../../src/shared/secrets.js';
 import type { D1Like } from '../../src/shared/tenants.js';
@@ -114,6 +115,61 @@ describe('API keys', () => {
     expect(await before).toBeDefined(); // what D1 said when asked
     expect(await joined).toBeDefined();
     expect(await cachedKeyHolder(env.DB, apiKey, ttl)).toBeUndefined();
+  });
+});
+
+describe('worker tokens', () => {
+  it('a token revoked where this isolate did not see it stops working within KEY_VERDICT_SECONDS', async () => {
+    const token = await workerToken();
+    const lease = () => call('/internal/v1/leases', { key: token, json: { waitSeconds: 0 } });
+    expect((await lease()).status).toBe(204);
+    await env.DB.prepare('UPDATE worker_tokens SET revoked_at = ? WHERE token_hash = ?')
+      .bind(new Date().toISOString(), await hashSecret(token))
+      .run();
+    expect((await lease()).status).toBe(204); // remembered
+    await sleep(BOUND_MS);
+    const after = await lease();
+    expect(after.status).toBe(401);
+    expect(problemOf(after).code).toBe('unauthorized');
+  });
+
+  it("an idle worker's polls cost no D1 query once the isolate remembers its token and report", async () => {
+    const token = await workerToken();
+    const poll = (jobsHeld: number, bounds: Record<string, string>) =>
+      app.fetch(
+        new Request('https://edge.test/internal/v1/leases', {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ workerId: 'idle-pod', waitSeconds: 0, jobsHeld }),
+        }),
+        { ...env, DIAGNOSTICS: 'true', ...bounds },
+        createExecutionContext(),
+      );
+    const d1For = async (jobsHeld: number, bounds: Record<string, string>, n: number) => {
+      resetCounters();
+      for (let i = 0; i < n; i++) expect((await poll(jobsHeld, bounds)).status).toBe(204);
+      return countersSnapshot().routes['POST /internal/v1/leases']!.d1;
+    };
+    const remembering = { KEY_VERDICT_SECONDS: '60' };
+    // Without the verdict memory, each poll checks the token in D1.
+    expect(await d1For(0, { KEY_VERDICT_SECONDS: '0' }, 10)).toBeGreaterThanOrEqual(10);
+    await d1For(0, remembering, 1); // the token's verdict, remembered from here on
+    expect(await d1For(0, remembering, 10)).toBe(0);
+    // A changed report is written at once, then remembered in its turn.
+    expect(await d1For(1, remembering, 1)).toBe(1);
+    expect(await d1For(1, remembering, 10)).toBe(0);
+    const seen = await env.DB.prepare('SELECT jobs_held FROM workers WHERE worker_id = ?')
+      .bind('idle-pod')
+      .first<{ jobs_held: number }>();
+    expect(seen?.jobs_held).toBe(1);
+  });
+
+  it('an unchanged report is written again once it is ROSTER_REFRESH_MS old', () => {
+    const t0 = 1_000_000;
+    expect(rosterNeedsWrite('pod-r', ['t', 'cpu', 0], t0)).toBe(true);
+    expect(rosterNeedsWrite('pod-r', ['t', 'cpu', 0], t0 + ROSTER_REFRESH_MS - 1)).toBe(false);
+    expect(rosterNeedsWrite('pod-r', ['t', 'cpu', 0], t0 + ROSTER_REFRESH_MS)).toBe(true);
+    expect(rosterNeedsWrite('pod-r', ['t', 'cuda', 0], t0 + ROSTER_REFRESH_MS + 1)).toBe(true);
   });
 });
 

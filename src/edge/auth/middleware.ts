@@ -2,9 +2,9 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../env.js';
 import { ApiError } from '../errors.js';
-import { adminForToken, workerForToken } from '../../shared/tenants.js';
+import { adminForToken } from '../../shared/tenants.js';
 import { recordKeyUse } from './usage.js';
-import { cachedKeyHolder, verdictTtlMs } from './verdicts.js';
+import { cachedKeyHolder, cachedWorkerName, verdictTtlMs } from './verdicts.js';
 
 function bearer(c: Context<AppEnv>): string | undefined {
   const header = c.req.header('authorization');
@@ -40,11 +40,14 @@ export const requireAdmin: MiddlewareHandler<AppEnv> = async (c, next) => {
   await next();
 };
 
-/** Requires a worker token: the only credential the internal API accepts. */
+/**
+ * Requires a worker token: the only credential the internal API accepts. Its verdict is
+ * remembered like an API key's (KEY_VERDICT_SECONDS), so a worker's calls cost no D1 query each.
+ */
 export const requireWorker: MiddlewareHandler<AppEnv> = async (c, next) => {
   const token = bearer(c);
   if (!token) throw unauthorized('send a worker token as "Authorization: Bearer hs_worker_…"');
-  const worker = await workerForToken(c.env.DB, token);
+  const worker = await cachedWorkerName(c.env.DB, token, verdictTtlMs(c.env.KEY_VERDICT_SECONDS));
   if (!worker) throw unauthorized('the worker token is unknown or revoked');
   c.set('workerName', worker);
   await next();

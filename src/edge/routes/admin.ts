@@ -1,6 +1,6 @@
 // The admin API (`/admin/v1`, admin tokens only): tenants, their API keys, worker tokens, usage
 // and the workers that have reported in. Secrets are shown once, in the answer that creates them.
-import { forgetKeyVerdicts } from '../auth/verdicts.js';
+import { forgetKeyVerdicts, forgetWorkerVerdicts } from '../auth/verdicts.js';
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { requireAdmin } from '../auth/middleware.js';
@@ -163,6 +163,7 @@ export const adminRoutes = new Hono<AppEnv>()
       .run();
     if (revoked.meta.changes === 0)
       throw new ApiError('not_found', `no active worker token ${id}`, 'path.id');
+    forgetWorkerVerdicts();
     return c.body(null, 204);
   })
   .get('/workers', async (c) => {

@@ -23,6 +23,7 @@ import { parseJsonText, readJson } from '../http/json.js';
 import { parseInput } from '../http/validate.js';
 import { settle } from '../jobs/coordinator.js';
 import { coordinatorOfJob, leaseAcrossShards } from '../jobs/shards.js';
+import { forgetRosterWrite, rosterNeedsWrite } from '../jobs/roster.js';
 
 const LeaseRequest = z.object({
   workerId: z.string().min(1).max(128).optional(),
@@ -130,20 +131,22 @@ export const internalRoutes = new Hono<AppEnv>()
   .post('/leases', async (c) => {
     const body = parseInput(LeaseRequest, await readJson(c.req.raw), 'body');
     const workerId = body.workerId ?? c.get('workerName');
-    // A worker asking for work has reported in: the admin API lists it.
-    await c.env.DB.prepare(
-      `INSERT INTO workers (worker_id, token_name, provider, jobs_held, last_seen_at) VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT (worker_id) DO UPDATE SET token_name = excluded.token_name, provider = excluded.provider,
-         jobs_held = excluded.jobs_held, last_seen_at = excluded.last_seen_at`,
-    )
-      .bind(
-        workerId,
-        c.get('workerName'),
-        body.provider ?? null,
-        body.jobsHeld ?? 0,
-        new Date().toISOString(),
+    // A worker asking for work has reported in: the admin API lists it. An unchanged report is
+    // written at most every ROSTER_REFRESH_MS per isolate (idle workers poll every few seconds).
+    const report = [c.get('workerName'), body.provider ?? null, body.jobsHeld ?? 0] as const;
+    if (rosterNeedsWrite(workerId, report)) {
+      await c.env.DB.prepare(
+        `INSERT INTO workers (worker_id, token_name, provider, jobs_held, last_seen_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (worker_id) DO UPDATE SET token_name = excluded.token_name, provider = excluded.provider,
+           jobs_held = excluded.jobs_held, last_seen_at = excluded.last_seen_at`,
       )
-      .run();
+        .bind(workerId, ...report, new Date().toISOString())
+        .run()
+        .catch((err: unknown) => {
+          forgetRosterWrite(workerId);
+          throw err;
+        });
+    }
     const grant = await leaseAcrossShards(c.env, workerId, {
       waitSeconds: body.waitSeconds,
       ...(body.leaseSeconds === undefined ? {} : { leaseSeconds: body.leaseSeconds }),
