@@ -13,6 +13,7 @@ import {
 import {
   coordinatorOf,
   directoryOf,
+  FALLBACK_SWEEP_MS,
   leaseAcrossShards,
   setLastSweep,
   shardCount,
@@ -225,6 +226,30 @@ describe('the job directory', () => {
     for (let i = 0; i < 5; i++)
       expect(await leaseAcrossShards(again, 'w', { waitSeconds: 0 })).toBeNull();
     expect(countersSnapshot().routes.lease!.objects).toEqual({ directory: 5 });
+  });
+
+  it('still leases when the directory fails: every shard is asked, and an idle poll still waits', async () => {
+    const { apiKey, tenantId } = await tenant();
+    const job = await submitted(apiKey, tenantId);
+    await eventually(async () =>
+      (await coordinatorOf(env, tenantId).stats()).queued === 1 ? true : undefined,
+    );
+    const failing = {
+      waitForWork: () => Promise.reject(new Error('directory overloaded')),
+    };
+    const broken = {
+      ...env,
+      JOB_DIRECTORY: { idFromName: () => ({}), get: () => failing },
+    } as unknown as typeof env;
+    setLastSweep(Date.now()); // not a sweep round: the directory would be asked first
+    const grant = await leaseAcrossShards(broken, 'w', { waitSeconds: 0 });
+    expect(grant?.jobId).toBe(job.id);
+    // Nothing left: the poll waits out its time, asking the shards every FALLBACK_SWEEP_MS.
+    const started = Date.now();
+    expect(await leaseAcrossShards(broken, 'w', { waitSeconds: 3 })).toBeNull();
+    const waited = Date.now() - started;
+    expect(waited).toBeGreaterThanOrEqual(2_900);
+    expect(waited).toBeLessThan(3_000 + FALLBACK_SWEEP_MS);
   });
 
   it('finds work whose report to the directory was lost, at the next sweep', async () => {

@@ -121,7 +121,12 @@ export async function leaseAcrossShards(
     if (grant) return grant;
   }
   for (;;) {
-    const pending = await directoryOf(env).waitForWork(Math.max(0, deadline - Date.now()));
+    let pending: string[];
+    try {
+      pending = await directoryOf(env).waitForWork(Math.max(0, deadline - Date.now()));
+    } catch (err) {
+      return sweepWithoutDirectory(take, names, deadline, err);
+    }
     if (pending.length === 0) return null;
     const grant = await take(pending);
     if (grant) return grant;
@@ -130,6 +135,37 @@ export async function leaseAcrossShards(
     await new Promise((resolve) => setTimeout(resolve, RACE_PAUSE_MS));
   }
 }
+
+/**
+ * The directory failed (overloaded, or its location unreachable): the lease asks every shard
+ * itself, every FALLBACK_SWEEP_MS until its wait is over, so work is still found and an idle
+ * worker's poll still takes its usual time instead of coming straight back.
+ */
+async function sweepWithoutDirectory(
+  take: (candidates: readonly string[]) => Promise<LeaseGrant | null>,
+  names: readonly string[],
+  deadline: number,
+  err: unknown,
+): Promise<LeaseGrant | null> {
+  console.warn(
+    JSON.stringify({
+      event: 'directory_unavailable',
+      fallback: 'sweep',
+      shards: names.length,
+      error: String(err),
+    }),
+  );
+  for (;;) {
+    const grant = await take(names);
+    if (grant) return grant;
+    const left = deadline - Date.now();
+    if (left <= 0) return null;
+    await new Promise((resolve) => setTimeout(resolve, Math.min(left, FALLBACK_SWEEP_MS)));
+  }
+}
+
+/** How often a lease asks every shard while the directory is failing. */
+export const FALLBACK_SWEEP_MS = 2_000;
 
 /** Sets when this isolate last swept (tests: 0 makes the next lease sweep). */
 export function setLastSweep(at: number): void {
