@@ -248,6 +248,80 @@ describe('a stored dataset', () => {
   });
 });
 
+describe('GET /v1/datasets', () => {
+  /** A dataset row as an upload leaves it, created at `at` (ms). */
+  const row = async (tenantId: string, id: string, at: number, status = 'ready') =>
+    env.DB.prepare(
+      'INSERT INTO datasets (id, tenant_id, name, status, image_count, class_count, created_at) VALUES (?, ?, ?, ?, 2, 2, ?)',
+    )
+      .bind(id, tenantId, id, status, new Date(at).toISOString())
+      .run();
+
+  it('pages newest first with a keyset cursor: every dataset once, same-millisecond ones too', async () => {
+    const a = await tenant('a');
+    const b = await tenant('b');
+    const t = Date.parse('2026-11-01T12:00:00.000Z');
+    // Two share a millisecond, and a page boundary falls between them (limit 2: ds_c | ds_b).
+    await row(a.tenantId, 'ds_a', t);
+    await row(a.tenantId, 'ds_b', t + 1);
+    await row(a.tenantId, 'ds_c', t + 1);
+    await row(a.tenantId, 'ds_d', t + 2);
+    await row(a.tenantId, 'ds_e', t + 3);
+    // Neither another tenant's dataset nor one still ingesting is listed.
+    await row(b.tenantId, 'ds_other', t + 1);
+    await row(a.tenantId, 'ds_ingesting', t + 1, 'ingesting');
+
+    type Page = { datasets: { id: string; createdAt: string }[]; nextCursor: string | null };
+    const pages: Page[] = [];
+    let cursor: string | null = null;
+    do {
+      const res = await call(
+        `/v1/datasets?limit=2${cursor === null ? '' : `&cursor=${encodeURIComponent(cursor)}`}`,
+        { key: a.apiKey },
+      );
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+      pages.push(res.body as Page);
+      cursor = (res.body as Page).nextCursor;
+    } while (cursor !== null && pages.length < 10);
+
+    expect(pages.map((p) => p.datasets.map((d) => d.id))).toEqual([
+      ['ds_e', 'ds_d'],
+      ['ds_c', 'ds_b'],
+      ['ds_a'],
+    ]);
+    expect(pages.map((p) => p.nextCursor)).toEqual([`${t + 2}:ds_d`, `${t + 1}:ds_b`, null]);
+    // A full last page still offers a cursor; the page after it is empty and ends the walk.
+    const all = (await call('/v1/datasets?limit=5', { key: a.apiKey })).body as Page;
+    expect(all.datasets.map((d) => d.id)).toEqual(['ds_e', 'ds_d', 'ds_c', 'ds_b', 'ds_a']);
+    const after = (
+      await call(`/v1/datasets?limit=5&cursor=${encodeURIComponent(all.nextCursor!)}`, {
+        key: a.apiKey,
+      })
+    ).body as Page;
+    expect(after).toEqual({ datasets: [], nextCursor: null });
+    // A cursor past any date reads as "before everything", not as an error.
+    const far = (await call('/v1/datasets?cursor=9999999999999999', { key: a.apiKey }))
+      .body as Page;
+    expect(far.datasets).toHaveLength(5);
+  });
+
+  it('refuses a malformed cursor or limit with a problem naming the field', async () => {
+    const { apiKey } = await tenant();
+    for (const [query, field] of [
+      ['?cursor=yesterday', 'query.cursor'],
+      ['?cursor=123:has%20space', 'query.cursor'],
+      ['?cursor=', 'query.cursor'],
+      ['?limit=0', 'query.limit'],
+      ['?limit=101', 'query.limit'],
+    ] as const) {
+      const refused = await call(`/v1/datasets${query}`, { key: apiKey });
+      expect(refused.status, query).toBe(400);
+      expect(refused.headers.get('content-type'), query).toContain('application/problem+json');
+      expect(problemOf(refused), query).toMatchObject({ code: 'invalid_request', field });
+    }
+  });
+});
+
 /** A body with no Content-Length: the bytes in chunks of `chunk`, as a streaming client sends them. */
 function chunked(bytes: Uint8Array, chunk = 3 * 1024 * 1024 + 17): ReadableStream<Uint8Array> {
   let at = 0;

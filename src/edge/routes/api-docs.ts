@@ -83,7 +83,11 @@ export const JOBS_API_DOCS: RouteConfig[] = [
     tags: ['datasets'],
     security,
     summary: 'Your datasets, newest first',
-    request: { query: z.object({ limit: z.number().int().optional() }) },
+    description:
+      'A page of `limit` (1–100, default 50) ready datasets. Pass `nextCursor` back as `cursor` for the next, older page; it is null on the last page.',
+    request: {
+      query: z.object({ limit: z.number().int().optional(), cursor: z.string().optional() }),
+    },
     responses: {
       200: json(
         'Datasets',
@@ -97,8 +101,10 @@ export const JOBS_API_DOCS: RouteConfig[] = [
               createdAt: z.string(),
             }),
           ),
+          nextCursor: z.string().nullable(),
         }),
       ),
+      400: problem('A bad `limit` or `cursor` (named in `field`)'),
     },
   },
   {

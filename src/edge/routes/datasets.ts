@@ -23,6 +23,7 @@ import { uploadDataset } from '../datasets/upload.js';
 import type { AppEnv } from '../env.js';
 import { ApiError } from '../errors.js';
 import { readBodyLimited } from '../http/body.js';
+import { CursorSchema, nextCursorOf } from '../http/cursor.js';
 import { idempotencyKey } from '../http/idempotency.js';
 import { parseInput } from '../http/validate.js';
 
@@ -43,7 +44,14 @@ const UploadQuery = z.object({
   valFraction: z.coerce.number().gt(0).lt(1).optional(),
 });
 
-const ListQuery = z.object({ limit: z.coerce.number().int().min(1).max(100).default(50) });
+const ListQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(100).default(50),
+  /** Opaque cursor from the previous page (`nextCursor`). */
+  cursor: CursorSchema.optional(),
+});
+
+/** The latest time an ISO string in D1 can hold (later cursors read as "before everything"). */
+const MAX_ISO_MS = Date.parse('9999-12-31T23:59:59.999Z');
 
 /** Most images one page of GET /v1/datasets/{id}/images lists. */
 export const MAX_IMAGES_PAGE = 100;
@@ -114,13 +122,19 @@ export const datasetsRoutes = new Hono<AppEnv>()
     },
   )
   .get('/', async (c) => {
-    const { limit } = parseInput(ListQuery, c.req.query(), 'query');
+    const { limit, cursor } = parseInput(ListQuery, c.req.query(), 'query');
+    // Keyset pagination as for jobs and heads: created_at is an ISO string (sorts as time), and
+    // the id breaks ties between datasets created in the same millisecond.
+    const at = new Date(Math.min(cursor?.at ?? MAX_ISO_MS, MAX_ISO_MS)).toISOString();
     const { results } = await c.env.DB.prepare(
-      "SELECT id, name, image_count AS imageCount, class_count AS classCount, created_at AS createdAt FROM datasets WHERE tenant_id = ? AND status = 'ready' ORDER BY created_at DESC LIMIT ?",
+      `SELECT id, name, image_count AS imageCount, class_count AS classCount, created_at AS createdAt
+         FROM datasets WHERE tenant_id = ? AND status = 'ready'
+           AND (created_at < ? OR (created_at = ? AND id < ?))
+         ORDER BY created_at DESC, id DESC LIMIT ?`,
     )
-      .bind(c.get('tenantId'), limit)
-      .all();
-    return c.json({ datasets: results });
+      .bind(c.get('tenantId'), at, at, cursor?.id ?? '', limit)
+      .all<{ id: string; createdAt: string }>();
+    return c.json({ datasets: results, nextCursor: nextCursorOf(results, limit) });
   })
   .get('/:id', async (c) => {
     const id = c.req.param('id');
