@@ -5,10 +5,11 @@
 // MANIFEST.tsv left out) and thumbnails per class; a job trains on it with live curves; the head
 // shows its confusion matrix (a cell lists its photos with thumbnails and probabilities), gets an
 // alias (and so refuses deletion with the API's 409), and classifies a fresh photo; a job whose
-// dataset is deleted while it waits fails through the real worker and shows why; the dataset is
-// deleted (the head's cells then list names only); signing out forgets the key. Every view passes
-// axe-core (no serious or critical violation) at desktop and phone widths without sideways
-// scrolling; screenshots go to test-artifacts/console/.
+// dataset is deleted while it waits fails through the real worker and shows why; with two items
+// a page, each list (datasets, jobs, heads) shows every item once through "Show older"; the
+// dataset is deleted (the head's cells then list names only); signing out forgets the key. Every
+// view passes axe-core (no serious or critical violation) at desktop and phone widths without
+// sideways scrolling; screenshots go to test-artifacts/console/.
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -120,6 +121,38 @@ const stored = () =>
     session: sessionStorage.getItem('headstart-console-key'),
     local: localStorage.getItem('headstart-console-key'),
   }));
+
+/**
+ * Presses "Show older" under the table captioned `caption` until the button goes. Returns the
+ * first cell of every row, in order, and how many rows showed before the first and after each press.
+ */
+async function showAll(caption: string): Promise<{ rows: string[]; counts: number[] }> {
+  const rows = () =>
+    consoleEl().locator('table', { hasText: caption }).locator('tbody th').allInnerTexts();
+  const more = consoleEl().getByRole('button', { name: 'Show older' });
+  await consoleEl().locator('table', { hasText: caption }).waitFor(POLL);
+  const counts = [(await rows()).length];
+  for (let presses = 0; (await more.isVisible()) && presses < 20; presses++) {
+    const before = counts.at(-1)!;
+    await more.click();
+    await expect
+      .poll(async () => (await rows()).length > before || !(await more.isVisible()), POLL)
+      .toBe(true);
+    counts.push((await rows()).length);
+  }
+  expect(await more.isVisible(), `"Show older" under ${caption} never went`).toBe(false);
+  return { rows: await rows(), counts };
+}
+
+/** What GET `path` lists (one page of up to 100), as `field` of each item. */
+async function listed(path: string, key: string, field: string): Promise<string[]> {
+  const res = await fetch(`${edge.url}${path}?limit=100`, {
+    headers: { authorization: `Bearer ${edge.apiKey}` },
+  });
+  expect(res.status).toBe(200);
+  const body = (await res.json()) as Record<string, Record<string, string>[]>;
+  return body[key]!.map((item) => item[field]!);
+}
 
 beforeAll(async () => {
   if (!existsSync(CHROMIUM))
@@ -453,6 +486,58 @@ describe('the console in Chromium', () => {
     expect(await consoleEl().getByRole('button', { name: 'Cancel the job' }).isHidden()).toBe(true);
     await checkView('job-failed');
   }, 90_000);
+
+  it('pages each list with "Show older" until every item shows once', async () => {
+    // Four more small datasets (five in all), and the jobs (four) and heads (three) so far: with
+    // two items a page, every list needs more than one.
+    const auth = { authorization: `Bearer ${edge.apiKey}` };
+    const entries = [];
+    for (const split of ['train', 'val'])
+      for (const label of ['ants', 'bees']) {
+        for (const file of (await readdir(path.join(HYMENOPTERA, split, label))).sort().slice(0, 2))
+          entries.push({
+            name: `${split}/${label}/${file}`,
+            data: await readFile(path.join(HYMENOPTERA, split, label, file)),
+            method: 'store' as const,
+          });
+      }
+    const extra: string[] = [];
+    for (let i = 1; i <= 4; i++) {
+      const res = await fetch(`${edge.url}/v1/datasets?name=paged-${i}`, {
+        method: 'POST',
+        headers: { ...auth, 'content-type': 'application/zip' },
+        body: new Uint8Array(buildZip(entries)),
+      });
+      expect(res.status, await res.clone().text()).toBe(201);
+      extra.push(((await res.json()) as { id: string }).id);
+    }
+    try {
+      const views = [
+        ['datasets', 'Datasets', 'Your datasets', '/v1/datasets', 'datasets', 'name'],
+        ['jobs', 'Fine-tunes', 'Your fine-tune jobs', '/v1/fine-tunes', 'jobs', 'id'],
+        ['heads', 'Heads and aliases', 'Your heads', '/v1/heads', 'heads', 'id'],
+      ] as const;
+      for (const [hash, title, caption, api, key, field] of views) {
+        const all = await listed(api, key, field);
+        expect(all.length, hash).toBeGreaterThan(2);
+        await page.goto(`${edge.url}/console?page-size=2#${hash}`);
+        await expect.poll(() => heading().innerText(), POLL).toBe(title);
+        if (hash === 'datasets') await checkView('datasets-paged');
+        const { rows, counts } = await showAll(caption);
+        // Two a page, appended below what was shown; every item once, newest first, as the API lists them.
+        expect(counts[0], hash).toBe(2);
+        expect(counts.slice(1), hash).toEqual(
+          counts.slice(1).map((_, i) => Math.min(2 * (i + 2), all.length)),
+        );
+        expect(rows, hash).toEqual(all);
+        expect(new Set(rows).size, hash).toBe(all.length);
+        expect(await alert().isHidden(), hash).toBe(true);
+      }
+    } finally {
+      for (const id of extra)
+        await fetch(`${edge.url}/v1/datasets/${id}`, { method: 'DELETE', headers: auth });
+    }
+  }, 120_000);
 
   it('deletes the dataset', async () => {
     await page.goto(`${edge.url}/console#datasets/${datasetId}`);

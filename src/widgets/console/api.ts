@@ -49,6 +49,50 @@ export interface JobRow extends Job {
 
 const optStr = (v: unknown, at: string) => nullable(v, at, str);
 
+/** The most items one list request asks for (the API's own limit). */
+export const MAX_PAGE_SIZE = 100;
+
+/** One page of a newest-first list, and the cursor of the next (older) one. */
+export interface Page<T> {
+  readonly items: T[];
+  /** Null on the last page. */
+  readonly nextCursor: string | null;
+}
+
+/** `?limit=…&cursor=…` for one page of a list. */
+function pageQuery(limit: number, cursor: string | null): string {
+  const q = new URLSearchParams({ limit: String(limit) });
+  if (cursor !== null) q.set('cursor', cursor);
+  return q.toString();
+}
+
+function parseDatasetSummary(d: unknown, at: string): DatasetSummary {
+  const row = record(d, at);
+  return {
+    id: str(row.id, `${at}.id`),
+    name: optStr(row.name, `${at}.name`),
+    imageCount: num(row.imageCount, `${at}.imageCount`),
+    classCount: num(row.classCount, `${at}.classCount`),
+    createdAt: str(row.createdAt, `${at}.createdAt`),
+  };
+}
+
+function parseHeadSummary(x: unknown, at: string): HeadSummary {
+  const head = record(x, at);
+  const metrics = record(head.metrics, `${at}.metrics`);
+  return {
+    id: str(head.id, `${at}.id`),
+    jobId: str(head.jobId, `${at}.jobId`),
+    datasetId: str(head.datasetId, `${at}.datasetId`),
+    backbone: str(head.backbone, `${at}.backbone`),
+    labels: list(head.labels, `${at}.labels`, str),
+    valAccuracy: nullable(metrics.valAccuracy, `${at}.metrics.valAccuracy`, num),
+    epochsRun: nullable(metrics.epochsRun, `${at}.metrics.epochsRun`, num),
+    aliases: list(head.aliases ?? [], `${at}.aliases`, str),
+    createdAt: str(head.createdAt, `${at}.createdAt`),
+  };
+}
+
 export function parseJobRow(body: unknown): JobRow {
   const job = parseJob(body);
   const spec = record(job.raw.spec ?? {}, 'spec');
@@ -63,7 +107,29 @@ export function parseJobRow(body: unknown): JobRow {
 
 /** Every call the console makes: one account, one key, the public API only. */
 export class ConsoleApi {
-  constructor(readonly account: Account) {}
+  /** `pageSize`: how many items each page of a list view asks for (1–100). */
+  constructor(
+    readonly account: Account,
+    readonly pageSize = MAX_PAGE_SIZE,
+  ) {}
+
+  /** One page of `path`'s list under `key` (the first when `cursor` is null). */
+  private async page<T>(
+    path: string,
+    key: string,
+    cursor: string | null,
+    item: (v: unknown, at: string) => T,
+    signal?: AbortSignal,
+  ): Promise<Page<T>> {
+    const body = record(
+      await this.json(`${path}?${pageQuery(this.pageSize, cursor)}`, signal),
+      key,
+    );
+    return {
+      items: list(body[key], key, item),
+      nextCursor: nullable(body.nextCursor ?? null, 'nextCursor', str),
+    };
+  }
 
   private json(path: string, signal?: AbortSignal): Promise<unknown> {
     return requestJson(this.account.base, path, {
@@ -86,18 +152,15 @@ export class ConsoleApi {
     });
   }
 
+  /** The newest datasets (up to 100), for choosers and the sign-in check. */
   async datasets(signal?: AbortSignal): Promise<DatasetSummary[]> {
-    const body = record(await this.json('/v1/datasets?limit=100', signal), 'datasets');
-    return list(body.datasets, 'datasets', (d, at) => {
-      const row = record(d, at);
-      return {
-        id: str(row.id, `${at}.id`),
-        name: optStr(row.name, `${at}.name`),
-        imageCount: num(row.imageCount, `${at}.imageCount`),
-        classCount: num(row.classCount, `${at}.classCount`),
-        createdAt: str(row.createdAt, `${at}.createdAt`),
-      };
-    });
+    const body = record(await this.json(`/v1/datasets?limit=${MAX_PAGE_SIZE}`, signal), 'datasets');
+    return list(body.datasets, 'datasets', parseDatasetSummary);
+  }
+
+  /** One page of the datasets list, newest first. */
+  datasetsPage(cursor: string | null, signal?: AbortSignal): Promise<Page<DatasetSummary>> {
+    return this.page('/v1/datasets', 'datasets', cursor, parseDatasetSummary, signal);
   }
 
   dataset(id: string, signal?: AbortSignal): Promise<unknown> {
@@ -137,9 +200,9 @@ export class ConsoleApi {
     await this.send('DELETE', `/v1/datasets/${encodeURIComponent(id)}`);
   }
 
-  async jobs(signal?: AbortSignal): Promise<JobRow[]> {
-    const body = record(await this.json('/v1/fine-tunes?limit=100', signal), 'jobs');
-    return list(body.jobs, 'jobs', (j) => parseJobRow(j));
+  /** One page of the jobs list, newest first. */
+  jobsPage(cursor: string | null, signal?: AbortSignal): Promise<Page<JobRow>> {
+    return this.page('/v1/fine-tunes', 'jobs', cursor, (j) => parseJobRow(j), signal);
   }
 
   async job(id: string, signal?: AbortSignal): Promise<JobRow> {
@@ -150,23 +213,15 @@ export class ConsoleApi {
     return parseJobRow(await (await this.send('POST', '/v1/fine-tunes', spec)).json());
   }
 
+  /** The newest heads (up to 100), for looking one up. */
   async heads(signal?: AbortSignal): Promise<HeadSummary[]> {
-    const body = record(await this.json('/v1/heads?limit=100', signal), 'heads');
-    return list(body.heads, 'heads', (x, at) => {
-      const head = record(x, at);
-      const metrics = record(head.metrics, `${at}.metrics`);
-      return {
-        id: str(head.id, `${at}.id`),
-        jobId: str(head.jobId, `${at}.jobId`),
-        datasetId: str(head.datasetId, `${at}.datasetId`),
-        backbone: str(head.backbone, `${at}.backbone`),
-        labels: list(head.labels, `${at}.labels`, str),
-        valAccuracy: nullable(metrics.valAccuracy, `${at}.metrics.valAccuracy`, num),
-        epochsRun: nullable(metrics.epochsRun, `${at}.metrics.epochsRun`, num),
-        aliases: list(head.aliases ?? [], `${at}.aliases`, str),
-        createdAt: str(head.createdAt, `${at}.createdAt`),
-      };
-    });
+    const body = record(await this.json(`/v1/heads?limit=${MAX_PAGE_SIZE}`, signal), 'heads');
+    return list(body.heads, 'heads', parseHeadSummary);
+  }
+
+  /** One page of the heads list, newest first. */
+  headsPage(cursor: string | null, signal?: AbortSignal): Promise<Page<HeadSummary>> {
+    return this.page('/v1/heads', 'heads', cursor, parseHeadSummary, signal);
   }
 
   head(id: string, signal?: AbortSignal): Promise<unknown> {

@@ -3,7 +3,7 @@
 // so the back button and links work; each view aborts its requests when the reader leaves it.
 import { ApiProblem, apiBase, errorMessage, isAbort } from '../client.js';
 import { HeadstartElement, h, uniqueId } from '../dom.js';
-import { ConsoleApi } from './api.js';
+import { ConsoleApi, MAX_PAGE_SIZE } from './api.js';
 import { datasetsView } from './datasets.js';
 import { headsView } from './heads.js';
 import { jobsView } from './jobs.js';
@@ -31,9 +31,18 @@ export function storedKey(): string | null {
 
 let sheet: CSSStyleSheet | null = null;
 
+/** Items per page of a list: the `page-size` attribute, else the page's `?page-size=`, else 100. */
+function pageSize(el: HTMLElement): number {
+  const text =
+    el.getAttribute('page-size') ?? new URLSearchParams(location.search).get('page-size') ?? '';
+  const n = Number(text);
+  return Number.isInteger(n) && n >= 1 && n <= MAX_PAGE_SIZE ? n : MAX_PAGE_SIZE;
+}
+
 /**
- * `<headstart-console>` — a window on what an API key owns. Attribute: `api` (API base; default:
- * the script's origin).
+ * `<headstart-console>` — a window on what an API key owns. Attributes: `api` (API base; default:
+ * the script's origin), `page-size` (items per page of a list, 1–100; default 100, or the page's
+ * `?page-size=`).
  *
  * @example
  * <script type="module" src="/widgets.js"></script>
@@ -63,7 +72,7 @@ export class HeadstartConsole extends HeadstartElement {
   connectedCallback(): void {
     window.addEventListener('hashchange', this.onHash);
     const key = storedKey();
-    this.api = key ? new ConsoleApi({ base: apiBase(this), apiKey: key }) : null;
+    this.api = key ? new ConsoleApi({ base: apiBase(this), apiKey: key }, pageSize(this)) : null;
     void this.render();
   }
 
@@ -194,7 +203,7 @@ export class HeadstartConsole extends HeadstartElement {
     this.clearError();
     submit.disabled = true;
     this.say('Checking the key…');
-    const api = new ConsoleApi({ base: apiBase(this), apiKey: key });
+    const api = new ConsoleApi({ base: apiBase(this), apiKey: key }, pageSize(this));
     try {
       await api.datasets();
     } catch (err) {

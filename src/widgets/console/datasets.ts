@@ -11,6 +11,7 @@ import { Thumbnails } from './thumbs.js';
 import {
   type Rendered,
   type ViewContext,
+  PagedList,
   button,
   confirmed,
   field,
@@ -294,14 +295,16 @@ export async function datasetsView(ctx: ViewContext, id: string | null): Promise
       ],
     };
   }
-  const listBox = h('div', {});
-  const list = (datasets: readonly DatasetSummary[]) =>
-    listBox.replaceChildren(
-      datasets.length
+  const datasets = new PagedList(
+    ctx,
+    'datasets',
+    (cursor) => ctx.api.datasetsPage(cursor, ctx.signal),
+    (shown: readonly DatasetSummary[]) =>
+      shown.length
         ? table(
             'Your datasets',
             ['Name', 'Classes', 'Images', 'Uploaded', 'Actions'],
-            datasets.map((d) => [
+            shown.map((d) => [
               link(`#datasets/${d.id}`, d.name ?? d.id),
               String(d.classCount),
               count(d.imageCount),
@@ -310,9 +313,8 @@ export async function datasetsView(ctx: ViewContext, id: string | null): Promise
             ]),
           )
         : h('p', {}, 'No datasets yet: upload one below.'),
-    );
-  list(await ctx.api.datasets(ctx.signal));
-  const refresh = () =>
-    void ctx.api.datasets(ctx.signal).then(list, (err: unknown) => ctx.error(err));
-  return { title: 'Datasets', nodes: [listBox, uploadForm(ctx, refresh)] };
+  );
+  await datasets.load();
+  const refresh = () => void datasets.load().catch((err: unknown) => ctx.error(err));
+  return { title: 'Datasets', nodes: [datasets.element, uploadForm(ctx, refresh)] };
 }

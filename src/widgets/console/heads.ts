@@ -12,6 +12,7 @@ import { Thumbnails } from './thumbs.js';
 import {
   type Rendered,
   type ViewContext,
+  PagedList,
   button,
   confirmed,
   field,
@@ -278,14 +279,12 @@ async function headDetail(ctx: ViewContext, id: string): Promise<Rendered> {
 /** #heads (heads, aliases) and #heads/ID (one head). */
 export async function headsView(ctx: ViewContext, id: string | null): Promise<Rendered> {
   if (id) return headDetail(ctx, id);
-  const [heads, aliases] = await Promise.all([
-    ctx.api.heads(ctx.signal),
-    ctx.api.aliases(ctx.signal),
-  ]);
-  return {
-    title: 'Heads and aliases',
-    nodes: [
-      heads.length
+  const heads = new PagedList(
+    ctx,
+    'heads',
+    (cursor) => ctx.api.headsPage(cursor, ctx.signal),
+    (shown: readonly HeadSummary[]) =>
+      shown.length
         ? table(
             'Your heads',
             [
@@ -298,7 +297,7 @@ export async function headsView(ctx: ViewContext, id: string | null): Promise<Re
               'Trained',
               'Actions',
             ],
-            heads.map((x) => [
+            shown.map((x) => [
               link(`#heads/${x.id}`, x.id),
               x.labels.join(', '),
               x.backbone,
@@ -310,9 +309,15 @@ export async function headsView(ctx: ViewContext, id: string | null): Promise<Re
             ]),
           )
         : h('p', {}, 'No heads yet: ', link('#jobs', 'submit a fine-tune'), ' to train one.'),
+  );
+  const [first, aliases] = await Promise.all([heads.load(), ctx.api.aliases(ctx.signal)]);
+  return {
+    title: 'Heads and aliases',
+    nodes: [
+      heads.element,
       h('h3', {}, 'Aliases'),
       aliasesTable(ctx, aliases),
-      heads.length ? aliasForm(ctx, heads) : h('p', {}),
+      first.length ? aliasForm(ctx, first) : h('p', {}),
     ],
   };
 }

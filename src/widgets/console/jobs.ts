@@ -10,7 +10,16 @@ import { backboneLabel } from '../trainer.js';
 import type { Job } from '../training-responses.js';
 import { cancelFineTune, followJob } from '../training.js';
 import type { JobRow } from './api.js';
-import { type Rendered, type ViewContext, button, field, link, table, when } from './ui.js';
+import {
+  type Rendered,
+  type ViewContext,
+  PagedList,
+  button,
+  field,
+  link,
+  table,
+  when,
+} from './ui.js';
 
 const FINAL = new Set(['succeeded', 'failed', 'canceled']);
 const STRATEGIES = [
@@ -129,15 +138,14 @@ async function submitForm(ctx: ViewContext): Promise<HTMLElement> {
   return form;
 }
 
-/** Polls the list while a job in it is not final, so statuses stay live. */
-function keepFresh(ctx: ViewContext, box: HTMLElement, jobs: readonly JobRow[]): void {
-  if (jobs.every((j) => FINAL.has(j.status))) return;
+/** Polls the first page while a job on it is not final, so statuses stay live. */
+function keepFresh(ctx: ViewContext, jobs: PagedList<JobRow>, first: readonly JobRow[]): void {
+  if (first.every((j) => FINAL.has(j.status))) return;
   void (async () => {
     try {
       for (;;) {
         await pause(2000, ctx.signal, 'left the view');
-        const next = await ctx.api.jobs(ctx.signal);
-        box.replaceChildren(jobsTable(next));
+        const next = await jobs.load();
         if (next.every((j) => FINAL.has(j.status))) return;
       }
     } catch (err) {
@@ -283,8 +291,13 @@ async function batchDetail(ctx: ViewContext, id: string): Promise<Rendered> {
 export async function jobsView(ctx: ViewContext, id: string | null): Promise<Rendered> {
   if (id?.startsWith('batch/')) return batchDetail(ctx, id.slice('batch/'.length));
   if (id) return jobDetail(ctx, await ctx.api.job(id, ctx.signal));
-  const [jobs, form] = await Promise.all([ctx.api.jobs(ctx.signal), submitForm(ctx)]);
-  const box = h('div', {}, jobs.length ? jobsTable(jobs) : h('p', {}, 'No jobs yet.'));
-  keepFresh(ctx, box, jobs);
-  return { title: 'Fine-tunes', nodes: [form, h('h3', {}, 'Jobs'), box] };
+  const jobs = new PagedList(
+    ctx,
+    'jobs',
+    (cursor) => ctx.api.jobsPage(cursor, ctx.signal),
+    (shown: readonly JobRow[]) => (shown.length ? jobsTable(shown) : h('p', {}, 'No jobs yet.')),
+  );
+  const [first, form] = await Promise.all([jobs.load(), submitForm(ctx)]);
+  keepFresh(ctx, jobs, first);
+  return { title: 'Fine-tunes', nodes: [form, h('h3', {}, 'Jobs'), jobs.element] };
 }

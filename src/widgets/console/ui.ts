@@ -1,7 +1,7 @@
 // What every console view is handed, and the few building blocks they share: tables that
 // scroll on a phone, labelled fields, buttons, dates.
 import { h, uniqueId } from '../dom.js';
-import type { ConsoleApi } from './api.js';
+import type { ConsoleApi, Page } from './api.js';
 
 /** A view's world: the API, a signal that aborts when the reader leaves, and the element's voice. */
 export interface ViewContext {
@@ -64,6 +64,82 @@ export function table(
       ),
     ),
   );
+}
+
+/**
+ * A newest-first list shown a page at a time: a "Show older" button under it appends the next
+ * page while the API has one. `render` draws every item shown so far (a table, or a line when
+ * there are none).
+ *
+ * @example
+ * const jobs = new PagedList(ctx, 'jobs', (c) => ctx.api.jobsPage(c, ctx.signal), jobsTable);
+ * await jobs.load();
+ */
+export class PagedList<T extends { readonly id: string }> {
+  readonly element: HTMLElement;
+  private readonly list = h('div', {});
+  private readonly more: HTMLButtonElement;
+  private readonly moreBox: HTMLElement;
+  private shown: T[] = [];
+  private cursor: string | null = null;
+  /** Whether an older page has been appended. */
+  private opened = false;
+  /** A page is on its way (a second press waits for it; the button keeps its focus). */
+  private busy = false;
+
+  constructor(
+    private readonly ctx: ViewContext,
+    private readonly noun: string,
+    private readonly fetchPage: (cursor: string | null) => Promise<Page<T>>,
+    private readonly render: (items: readonly T[]) => Node,
+  ) {
+    this.more = button('Show older', () => void this.older());
+    this.moreBox = h('div', { class: 'actions', hidden: true }, this.more);
+    this.element = h('div', {}, this.list, this.moreBox);
+  }
+
+  /**
+   * Fetches the first page (again). What else is shown stays below it, less what the new first
+   * page holds, so nothing is shown twice.
+   */
+  async load(): Promise<readonly T[]> {
+    const page = await this.fetchPage(null);
+    const fresh = new Set(page.items.map((x) => x.id));
+    // Until the reader opens an older page, "Show older" goes on from the first page's end
+    // (what it fetches again of the items kept below is dropped then).
+    if (!this.opened) this.cursor = page.nextCursor;
+    this.show([...page.items, ...this.shown.filter((x) => !fresh.has(x.id))]);
+    return page.items;
+  }
+
+  private async older(): Promise<void> {
+    if (this.cursor === null || this.busy) return;
+    this.busy = true;
+    try {
+      const page = await this.fetchPage(this.cursor);
+      const seen = new Set(this.shown.map((x) => x.id));
+      this.cursor = page.nextCursor;
+      this.opened = true;
+      this.show([...this.shown, ...page.items.filter((x) => !seen.has(x.id))]);
+      this.ctx.say(
+        `Showing ${this.shown.length} ${this.noun}${this.cursor === null ? ': all of them' : ''}.`,
+      );
+    } catch (err) {
+      this.ctx.error(err);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private show(items: T[]): void {
+    const hadFocus = this.more.matches(':focus');
+    this.shown = items;
+    this.list.replaceChildren(this.render(items));
+    this.moreBox.hidden = this.cursor === null;
+    // The button leaves with the last page: focus goes to the list rather than the page's top.
+    if (hadFocus && this.moreBox.hidden)
+      this.list.querySelector<HTMLElement>('[tabindex]')?.focus({ preventScroll: true });
+  }
 }
 
 /** A link inside the console (hash navigation). */
