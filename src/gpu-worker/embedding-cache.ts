@@ -18,6 +18,9 @@ export interface VectorCache {
  * const hit = await cache.get(imageSha, viewKey(view)); // Float32Array | undefined
  * const cut = new EmbeddingCache('.cache/worker', manifest.fingerprint, 2744, 'block_15_add');
  */
+/** Numbers this process's temporary files, so concurrent writes never share one. */
+let tmpCounter = 0;
+
 export class EmbeddingCache implements VectorCache {
   private readonly root: string;
   /** View key → its short hash, and the directories known to exist: no repeated work per file. */
@@ -70,7 +73,9 @@ export class EmbeddingCache implements VectorCache {
       await mkdir(dir, { recursive: true });
       this.dirs.add(dir);
     }
-    const tmp = `${file}.${process.pid}.tmp`;
+    // A name of its own per write: a dataset may hold the same photo twice, and both copies'
+    // views are then stored under one key at the same moment.
+    const tmp = `${file}.${process.pid}.${++tmpCounter}.tmp`;
     await writeFile(
       tmp,
       new Uint8Array(embedding.buffer, embedding.byteOffset, embedding.byteLength),
