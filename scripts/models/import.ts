@@ -1,6 +1,7 @@
 // Imports the catalog backbones: convert (when out of date) and upload to the local R2 bucket.
-import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { writeFileAtomic } from '../../src/gpu-worker/atomic-write.js';
 import { decodeFile } from '../../src/gpu-worker/decode.js';
 import { parseBackboneCard } from '../../src/shared/backbone-card.js';
 import { BACKBONES, IMAGENET_LABELS, backboneKeys, type BackboneSpec } from '../../src/shared/backbones.js';
@@ -138,8 +139,8 @@ export async function importOnnxFolder(opts: {
   });
   const dir = path.join(out, manifest.id);
   await mkdir(dir, { recursive: true });
-  await writeAtomically(path.join(dir, manifest.onnx.file), onnx);
-  await writeAtomically(path.join(dir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+  await writeFileAtomic(path.join(dir, manifest.onnx.file), onnx);
+  await writeFileAtomic(path.join(dir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   const uploaded = opts.bucket ? await upload(opts.bucket, manifest, dir) : false;
   const trainable = manifest.onnx.quantized
     ? 'integer-quantized: feature extraction only'
@@ -181,12 +182,6 @@ async function readCurrent(spec: BackboneSpec, dir: string): Promise<BackboneMan
   } catch {
     return undefined;
   }
-}
-
-async function writeAtomically(file: string, data: Uint8Array | string): Promise<void> {
-  const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, data);
-  await rename(tmp, file);
 }
 
 /** Uploads model then manifest (so a reader never finds a manifest without its model). */
@@ -246,8 +241,8 @@ export async function importBackbones(opts: {
           ? await importCatalogueOnnx(spec, source, () => catalogueTrialPhotos(opts.photos, log))
           : await convertBackbone(spec, source);
       await mkdir(dir, { recursive: true });
-      await writeAtomically(path.join(dir, converted.manifest.onnx.file), converted.onnx);
-      await writeAtomically(path.join(dir, 'manifest.json'), `${JSON.stringify(converted.manifest, null, 2)}\n`);
+      await writeFileAtomic(path.join(dir, converted.manifest.onnx.file), converted.onnx);
+      await writeFileAtomic(path.join(dir, 'manifest.json'), `${JSON.stringify(converted.manifest, null, 2)}\n`);
       manifest = converted.manifest;
     }
     const uploaded = opts.bucket ? await upload(opts.bucket, manifest, dir) : false;

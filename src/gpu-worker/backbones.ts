@@ -1,7 +1,8 @@
 // Backbones for the worker: manifests and ONNX files from the edge (verified, cached on disk)
 // and one onnxruntime session per backbone, reused by every job.
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { writeFileAtomic } from './atomic-write.js';
 import { sha256Hex } from '../shared/fingerprint.js';
 import type { BackboneManifest } from '../shared/manifest.js';
 import { withGraphOutputs } from '../shared/onnx-outputs.js';
@@ -72,10 +73,9 @@ export class BackboneStore {
       );
     }
     await mkdir(path.dirname(file), { recursive: true });
-    // A temporary file per process: workers sharing a cache dir may download the same backbone.
-    const tmp = `${file}.${process.pid}.tmp`;
-    await writeFile(tmp, bytes);
-    await rename(tmp, file);
+    // Workers sharing a cache dir, or this one's embedder and fine-tuning sessions, may fetch
+    // the same backbone at once.
+    await writeFileAtomic(file, bytes);
     return bytes;
   }
 

@@ -1,9 +1,10 @@
 // Embeddings on disk, keyed by (backbone fingerprint, image sha256, view): epochs, retries and
 // every job of a sweep over the same dataset reuse them instead of running the backbone again.
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { DECODING_CONTRACT } from '../shared/decode.js';
+import { writeFileAtomic } from './atomic-write.js';
 
 /** Where per-view vectors are kept between uses: embeddings, or activations at a cut. */
 export interface VectorCache {
@@ -18,9 +19,6 @@ export interface VectorCache {
  * const hit = await cache.get(imageSha, viewKey(view)); // Float32Array | undefined
  * const cut = new EmbeddingCache('.cache/worker', manifest.fingerprint, 2744, 'block_15_add');
  */
-/** Numbers this process's temporary files, so concurrent writes never share one. */
-let tmpCounter = 0;
-
 export class EmbeddingCache implements VectorCache {
   private readonly root: string;
   /** View key → its short hash, and the directories known to exist: no repeated work per file. */
@@ -73,14 +71,12 @@ export class EmbeddingCache implements VectorCache {
       await mkdir(dir, { recursive: true });
       this.dirs.add(dir);
     }
-    // A name of its own per write: a dataset may hold the same photo twice, and both copies'
-    // views are then stored under one key at the same moment.
-    const tmp = `${file}.${process.pid}.${++tmpCounter}.tmp`;
-    await writeFile(
-      tmp,
+    // A dataset may hold the same photo twice: both copies' views are stored under one key at
+    // the same moment, each through its own temporary file.
+    await writeFileAtomic(
+      file,
       new Uint8Array(embedding.buffer, embedding.byteOffset, embedding.byteLength),
     );
-    await rename(tmp, file);
   }
 }
 
