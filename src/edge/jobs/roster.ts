@@ -3,8 +3,12 @@
 // seconds, so writing each report would be one D1 write per poll. An isolate writes a worker's row
 // when something in it changed, or when the row it wrote is older than ROSTER_REFRESH_MS.
 
-/** How stale `last_seen_at` may get while nothing else about a worker changes. */
-export const ROSTER_REFRESH_MS = 15_000;
+/**
+ * How stale `last_seen_at` may get while nothing else about a worker changes. An idle worker polls
+ * every 20 s, so its row is written every other poll: at most ~40 s old, inside the home page's
+ * 60 s "connected" window.
+ */
+export const ROSTER_REFRESH_MS = 30_000;
 const MAX_WORKERS = 10_000;
 
 const written = new Map<string, { readonly signature: string; readonly at: number }>();

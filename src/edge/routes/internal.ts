@@ -132,7 +132,7 @@ export const internalRoutes = new Hono<AppEnv>()
     const body = parseInput(LeaseRequest, await readJson(c.req.raw), 'body');
     const workerId = body.workerId ?? c.get('workerName');
     // A worker asking for work has reported in: the admin API lists it. An unchanged report is
-    // written at most every ROSTER_REFRESH_MS per isolate (idle workers poll every few seconds).
+    // written at most every ROSTER_REFRESH_MS per isolate (idle workers poll every 20 s).
     const report = [c.get('workerName'), body.provider ?? null, body.jobsHeld ?? 0] as const;
     if (rosterNeedsWrite(workerId, report)) {
       await c.env.DB.prepare(
