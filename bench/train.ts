@@ -49,16 +49,31 @@ const { values } = parseArgs({
      */
     label: { type: 'string' },
     /**
-     * Run the job with seeds 1..N (the `seed` job field; 1 is the default job's) and report each
-     * validation accuracy and their mean: on a few hundred validation photos one seed moves the
+     * Run the job N times, with the job's own seed (the default job's is 0) and the N − 1 seeds
+     * after it, and report each validation accuracy and their mean: on a few hundred validation
+     * photos one seed moves the
      * score by a photo or more.
      */
     seeds: { type: 'string', default: '1' },
+    /**
+     * Leave the real validation photos out and validate on this fraction of the training photos
+     * (seeded, per class), e.g. 0.2: for choosing settings without looking at the validation
+     * split. Such runs are never recorded.
+     */
+    holdout: { type: 'string' },
   },
 });
+const HOLDOUT = values.holdout === undefined ? undefined : Number(values.holdout);
+if (HOLDOUT !== undefined && !(HOLDOUT > 0 && HOLDOUT < 1))
+  throw new Error('--holdout takes a fraction between 0 and 1, e.g. 0.2');
 const SEEDS = Number(values.seeds);
 if (!Number.isInteger(SEEDS) || SEEDS < 1 || SEEDS > 20)
   throw new Error('--seeds takes a whole number from 1 to 20');
+/** The seed of the first run: the one --spec names, or the default job's. */
+const FIRST_SEED =
+  (JSON.parse(values.spec) as { seed?: number }).seed ?? JOB_PRESETS.headstart.seed;
+/** How a run of several seeds is named: `seeds 0–4`. */
+const seedRange = (n: number) => `seeds ${FIRST_SEED}–${FIRST_SEED + n - 1}`;
 
 /** The results-file prefix of this run: `train.<dataset>.<backbone>[.<strategy>][.<label>]`. */
 function figurePrefix(): string {
@@ -79,7 +94,8 @@ async function record(
   warmSeconds: number | undefined,
   seeds?: readonly number[],
 ): Promise<void> {
-  if (values['no-record'] || (values.spec !== '{}' && !values.label)) return;
+  if (values['no-record'] || HOLDOUT !== undefined || (values.spec !== '{}' && !values.label))
+    return;
   const prefix = figurePrefix();
   const name = path.basename(path.resolve(values.dataset));
   const command = `npm run bench:train -- ${[
@@ -120,7 +136,7 @@ async function record(
           [`${prefix}.val_acc_seeds_mean`]: {
             value: Math.round((seeds.reduce((a, b) => a + b, 0) / seeds.length) * 1000) / 1000,
             display: (seeds.reduce((a, b) => a + b, 0) / seeds.length).toFixed(3),
-            label: `${name}: mean validation accuracy over seeds 1–${seeds.length} (${seeds.map((v) => v.toFixed(3)).join(', ')})`,
+            label: `${name}: mean validation accuracy over ${seedRange(seeds.length)} (${seeds.map((v) => v.toFixed(3)).join(', ')})`,
           },
         }
       : {}),
@@ -146,9 +162,11 @@ async function main(): Promise<void> {
   });
   try {
     const headers = { authorization: `Bearer ${edge.apiKey}` };
-    const dataset = await uploadImageFolder(edge, values.dataset);
+    const dataset = await uploadImageFolder(edge, values.dataset, {
+      ...(HOLDOUT === undefined ? {} : { holdout: HOLDOUT }),
+    });
     console.log(
-      `${path.basename(values.dataset)}: ${dataset.imageCount.train} training and ${dataset.imageCount.val} validation images`,
+      `${path.basename(values.dataset)}: ${dataset.imageCount.train} training and ${dataset.imageCount.val} validation images${HOLDOUT === undefined ? '' : ` (held out of training: ${HOLDOUT})`}`,
     );
 
     const client = new EdgeClient({ baseUrl: edge.url, token: edge.workerToken });
@@ -219,7 +237,7 @@ async function main(): Promise<void> {
       `  stages: fetch ${t.fetchSeconds.toFixed(2)} s (overlapped), preprocess ${t.preprocessSeconds.toFixed(2)} s, backbone ${t.embedSeconds.toFixed(2)} s, export ${t.exportSeconds.toFixed(2)} s; embedding stage ${embedStage.toFixed(2)} s`,
     );
     const seedAccuracies = [cold.outcome.valAccuracy];
-    for (let seed = 2; seed <= SEEDS; seed++) {
+    for (let seed = FIRST_SEED + 1; seed < FIRST_SEED + SEEDS; seed++) {
       const again = await runOnce(values.backbone, seed);
       seedAccuracies.push(again.outcome.valAccuracy);
       console.log(`seed ${seed}: val accuracy ${again.outcome.valAccuracy.toFixed(3)}`);
@@ -234,7 +252,7 @@ async function main(): Promise<void> {
         : {};
     if (SEEDS > 1)
       console.log(
-        `val accuracy over seeds 1–${SEEDS}: mean ${seeded.val_acc_seeds_mean!.toFixed(3)}, min ${Math.min(...seedAccuracies).toFixed(3)}, max ${Math.max(...seedAccuracies).toFixed(3)}`,
+        `val accuracy over ${seedRange(SEEDS)}: mean ${seeded.val_acc_seeds_mean!.toFixed(3)}, min ${Math.min(...seedAccuracies).toFixed(3)}, max ${Math.max(...seedAccuracies).toFixed(3)}`,
       );
     let compared: Record<string, unknown> = {};
     if (values.compare) {
